@@ -1,0 +1,26 @@
+# README's quick start: `make demo` (set up + main job) and `make test` (set up + tests).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+DEMO_DIR ?= runs/demo
+DEMO_EPOCHS ?= 20
+
+.PHONY: setup demo test
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@
+
+setup: $(VENV)/.installed
+
+# Train the reference DCGAN on the bundled digits (offline) and write samples.
+demo: setup
+	rm -rf $(DEMO_DIR)
+	$(BIN)/gan-probe train --dataset digits --epochs $(DEMO_EPOCHS) --out $(DEMO_DIR) --seed 0
+	$(BIN)/gan-probe sample $(DEMO_DIR) --n 64 --out $(DEMO_DIR)/samples/final --grid
+	@echo "demo: samples in $(DEMO_DIR)/samples/ (final grid: $(DEMO_DIR)/samples/final-grid.png)"
+
+test: setup
+	$(BIN)/python -m pytest

@@ -1,0 +1,3 @@
+from gan_probe.cli import main
+
+main()

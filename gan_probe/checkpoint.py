@@ -1,0 +1,121 @@
+"""Checkpoints: config + G + D + optimizers + step + RNG state, in one file.
+
+Written atomically (temp file + rename), loaded with ``torch.load(weights_only=True)``
+so a malicious pickle is refused, never executed. Every command that takes a
+checkpoint accepts a file or a RUN_DIR (its ``checkpoints/last.pt``).
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gan_probe.errors import GanProbeError
+from gan_probe.io import atomic_path
+from gan_probe.models import DCGANConfig, Discriminator, Generator
+
+FORMAT = "gan-probe/dcgan-checkpoint"
+FORMAT_VERSION = 1
+LAST = "last.pt"
+
+
+def checkpoint_dir(run_dir: str | os.PathLike) -> Path:
+    return Path(run_dir) / "checkpoints"
+
+
+def resolve_checkpoint(path: str | os.PathLike) -> Path:
+    """A checkpoint file, or a RUN_DIR whose latest checkpoint is taken."""
+    p = Path(path)
+    if p.is_dir():
+        for candidate in (checkpoint_dir(p) / LAST, p / LAST):
+            if candidate.is_file():
+                return candidate
+        raise GanProbeError(f"{p} is a directory with no checkpoint (looked for checkpoints/{LAST})")
+    if not p.exists():
+        raise GanProbeError(f"checkpoint not found: {p}")
+    return p
+
+
+def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
+    """Write ``state`` (see :func:`make_state`) atomically to ``path``."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load and validate a gan-probe checkpoint (file or RUN_DIR)."""
+    p = resolve_checkpoint(path)
+    try:
+        state = torch.load(p, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        # weights_only refuses arbitrary objects: report it, never execute it
+        first = str(e).strip().splitlines()[0] if str(e).strip() else "unpickling refused"
+        raise GanProbeError(f"{p} is not a safe gan-probe checkpoint ({first[:160]})") from e
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as e:
+        raise GanProbeError(f"{p} is truncated or not a torch checkpoint ({type(e).__name__})") from e
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise GanProbeError(f"{p} is not a gan-probe checkpoint (a torch file of another kind)")
+    if state.get("format_version", 0) > FORMAT_VERSION:
+        raise GanProbeError(f"{p} was written by a newer gan-probe (format {state['format_version']})")
+    state["path"] = str(p)
+    return state
+
+
+def model_config(state: dict[str, Any]) -> DCGANConfig:
+    return DCGANConfig.from_dict(state["model"])
+
+
+def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[Generator, DCGANConfig]:
+    """G from a checkpoint, in eval mode (samples never depend on the batch)."""
+    state = load_checkpoint(path)
+    config = model_config(state)
+    g = Generator(config)
+    _load_weights(g, state["G"], state["path"], "generator")
+    return g.to(device).eval(), config
+
+
+def load_discriminator(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[Discriminator, DCGANConfig]:
+    """D from a checkpoint, in eval mode."""
+    state = load_checkpoint(path)
+    config = model_config(state)
+    d = Discriminator(config)
+    _load_weights(d, state["D"], state["path"], "discriminator")
+    return d.to(device).eval(), config
+
+
+def _load_weights(module: torch.nn.Module, weights: dict, path: str, what: str) -> None:
+    try:
+        module.load_state_dict(weights)
+    except RuntimeError as e:
+        raise GanProbeError(f"{path}: the {what} weights do not match its config") from e
+
+
+def make_state(*, model: DCGANConfig, train: dict, G: torch.nn.Module, D: torch.nn.Module,
+               opt_g: torch.optim.Optimizer | None, opt_d: torch.optim.Optimizer | None,
+               step: int, epoch: int, rng: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "model": model.to_dict(),
+        "train": train,
+        "G": _unwrap(G).state_dict(),
+        "D": _unwrap(D).state_dict(),
+        "opt_g": opt_g.state_dict() if opt_g is not None else None,
+        "opt_d": opt_d.state_dict() if opt_d is not None else None,
+        "step": int(step),
+        "epoch": int(epoch),
+        "rng": rng or {},
+    }
+
+
+def _unwrap(m: torch.nn.Module) -> torch.nn.Module:
+    """The plain module inside DDP / torch.compile wrappers."""
+    m = getattr(m, "module", m)
+    return getattr(m, "_orig_mod", m)

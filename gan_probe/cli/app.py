@@ -1,0 +1,39 @@
+"""The typer app every command module registers on, and the options they share."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    name="gan-probe",
+    help="Train the DCGAN paper's reference model and probe GANs: FID/IS/KID, memorization, "
+         "latent walks, discriminator features.",
+    no_args_is_help=True,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    pretty_exceptions_show_locals=False,
+)
+
+
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show the full traceback of an error.")] = False,
+) -> None:
+    """gan-probe: trustworthy numbers and the DCGAN paper's analysis toolbox."""
+
+
+# ---- options shared by several commands (defined once) ----
+CheckpointArg = Annotated[Path, typer.Argument(help="A checkpoint file or a RUN_DIR (its checkpoints/last.pt).",
+                                               show_default=False)]
+DeviceOpt = Annotated[str, typer.Option("--device", help="auto | cpu | cuda | cuda:N | mps.")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed; every sample is tied to it.")]
+BatchSizeOpt = Annotated[int, typer.Option("--batch-size", min=1, help="Images per batch.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout instead of a table.")]
+DataRootOpt = Annotated[
+    Path | None,
+    typer.Option("--data-root", help="Where datasets live (default: $GAN_PROBE_DATA_ROOT or ~/.cache/gan-probe/data)."),
+]
+DownloadOpt = Annotated[bool, typer.Option("--download", help="Download a missing dataset (off by default).")]

@@ -1,0 +1,141 @@
+"""train, sample, info, download."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gan_probe.cli.app import (BatchSizeOpt, CheckpointArg, DataRootOpt, DeviceOpt, DownloadOpt, JsonOpt,
+                               SeedOpt, app)
+
+
+@app.command(epilog="""Examples:
+
+  gan-probe train --dataset digits --epochs 20 --out runs/digits        # offline, 2 CPU cores: ~2 min
+
+  gan-probe train --dataset cifar10 --download --out runs/cifar         # paper Figs. 2-3 style samples per epoch
+
+  gan-probe train --model-config reference_models/configs/lsun_bedrooms_64.json --dataset lsun:bedroom_train
+
+  gan-probe train --out runs/digits --resume --epochs 40                # continue a run
+
+  torchrun --nproc_per_node 4 -m gan_probe train --dataset celeba       # several GPUs
+""")
+def train(
+    dataset: Annotated[str, typer.Option(help="digits | cifar10 | svhn[:extra] | mnist | fashion-mnist | celeba | "
+                                              "lsun:CATEGORY_train | imagenet32 | an image folder.")] = "digits",
+    image_size: Annotated[int, typer.Option(help="32 or 64 (any power of two >= 8); 0 = the dataset's default.")] = 0,
+    epochs: Annotated[int, typer.Option(help="Passes over the data.")] = 25,
+    max_steps: Annotated[int, typer.Option(help="Stop after this many steps in all (0 = use --epochs).")] = 0,
+    batch_size: BatchSizeOpt = 128,
+    lr: Annotated[float, typer.Option(help="Adam learning rate (the paper: 0.0002).")] = 2e-4,
+    beta1: Annotated[float, typer.Option(help="Adam beta1 (the paper: 0.5).")] = 0.5,
+    seed: SeedOpt = 0,
+    device: DeviceOpt = "auto",
+    out: Annotated[Path, typer.Option("--out", help="RUN_DIR to write config, log, samples and checkpoints.")]
+    = Path("runs/dcgan"),
+    checkpoint_every: Annotated[int, typer.Option(min=1, help="Write checkpoints/last.pt every N steps.")] = 500,
+    log_every: Annotated[int, typer.Option(min=1, help="Log a JSON line every N steps.")] = 10,
+    resume: Annotated[bool, typer.Option(help="Continue the run in --out from its last checkpoint.")] = False,
+    nz: Annotated[int, typer.Option(help="Latent size.")] = 100,
+    ngf: Annotated[int, typer.Option(help="G width (last hidden layer); doubles per layer towards z.")] = 64,
+    ndf: Annotated[int, typer.Option(help="D width (first layer); doubles per layer.")] = 64,
+    kernel_size: Annotated[int, typer.Option(help="Conv kernel (pytorch/examples: 4; the authors: 5).")] = 4,
+    z_dist: Annotated[str, typer.Option(help="uniform (the paper: U(-1, 1)) or normal.")] = "uniform",
+    model_config: Annotated[Path | None, typer.Option(help="A JSON model config (see reference_models/configs/).")]
+    = None,
+    num_workers: Annotated[int, typer.Option(help="Data-loading processes (image datasets).")] = 2,
+    amp: Annotated[bool, typer.Option(help="bf16 autocast on CUDA (ignored on the CPU).")] = True,
+    data_root: DataRootOpt = None,
+    download: DownloadOpt = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Train the DCGAN paper's reference model (Radford et al. 2015, section 4)."""
+    from gan_probe.train import TrainConfig, train as run_train
+
+    model = _read_model_config(model_config) if model_config else {}
+    cfg = TrainConfig(dataset=dataset, image_size=image_size, epochs=epochs, max_steps=max_steps,
+                      batch_size=batch_size, lr=lr, beta1=beta1, seed=seed, device=device, out=str(out),
+                      checkpoint_every=checkpoint_every, log_every=log_every, num_workers=num_workers,
+                      data_root=str(data_root or ""), download=download, amp=amp, nz=nz, ngf=ngf, ndf=ndf,
+                      kernel_size=kernel_size, z_dist=z_dist, model_config=model)
+    run_dir = run_train(cfg, resume=resume, progress=not quiet)
+    typer.echo(f"run written to {run_dir}")
+
+
+def _read_model_config(path: Path) -> dict:
+    from gan_probe.errors import GanProbeError
+
+    try:
+        d = json.loads(path.read_text())
+    except FileNotFoundError as e:
+        raise GanProbeError(f"model config not found: {path}") from e
+    except json.JSONDecodeError as e:
+        raise GanProbeError(f"{path} is not valid JSON ({e.msg} at line {e.lineno})") from e
+    model = d.get("model", d)
+    if not isinstance(model, dict):
+        raise GanProbeError(f"{path}: expected a JSON object with the model config")
+    from gan_probe.models import DCGANConfig
+
+    return DCGANConfig.from_dict(model).to_dict()  # validated here, before any work starts
+
+
+@app.command(epilog="""Examples:
+
+  gan-probe sample reference_models/digits --n 64 --out samples/ --grid
+
+  gan-probe sample runs/cifar --n 10000 --out fake/ --seed 1 && gan-probe fid cifar10:test fake/
+""")
+def sample(
+    checkpoint: CheckpointArg,
+    n: Annotated[int, typer.Option("--n", min=1, help="Number of samples.")] = 64,
+    out: Annotated[Path, typer.Option("--out", help="Folder for the PNG files (000000.png, ...).")]
+    = Path("samples"),
+    seed: SeedOpt = 0,
+    grid: Annotated[bool, typer.Option("--grid", help="Also write the first 64 as OUT-grid.png.")] = False,
+    batch_size: BatchSizeOpt = 256,
+    device: DeviceOpt = "auto",
+) -> None:
+    """Write N seeded samples of a checkpoint as PNG files (G in eval mode)."""
+    from gan_probe.device import resolve_device
+    from gan_probe.sampling import sample_to_folder
+
+    result = sample_to_folder(checkpoint, out, n, seed, batch_size, resolve_device(device), grid)
+    typer.echo(f"wrote {result['n']} samples to {result['out']}" + (f" and {result['grid']}" if grid else ""))
+
+
+@app.command()
+def info(checkpoint: CheckpointArg, json_out: JsonOpt = False) -> None:
+    """What a checkpoint holds: config, dataset, image size, step, epoch."""
+    from gan_probe.train import run_summary
+
+    s = run_summary(checkpoint)
+    if json_out:
+        typer.echo(json.dumps(s, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=s["checkpoint"], show_header=False)
+    for key in ("dataset", "image_size", "channels", "nz", "z_dist", "step", "epoch", "d_feature_dim"):
+        t.add_row(key, str(s[key]))
+    t.add_row("G widths", str(s["model"]["g_channels"]))
+    t.add_row("D widths / strides", f"{s['model']['d_channels']} / {s['model']['d_strides']}")
+    t.add_row("kernel", str(s["model"]["kernel_size"]))
+    t.add_row("parameters", f"G {s['parameters']['G']:,}  D {s['parameters']['D']:,}")
+    Console().print(t)
+
+
+@app.command()
+def download(
+    dataset: Annotated[str, typer.Argument(help="cifar10 | svhn | mnist | fashion-mnist | celeba.")],
+    data_root: DataRootOpt = None,
+) -> None:
+    """Download a dataset (every split) with torchvision, to --data-root."""
+    from gan_probe.data import download as fetch
+
+    root = fetch(dataset, data_root)
+    typer.echo(f"{dataset} is in {root}")

@@ -1,0 +1,360 @@
+"""Datasets by name: a small registry over torchvision's loaders.
+
+Every dataset yields ``(image, label)`` with ``image`` a float tensor in [-1, 1]
+of shape ``channels x size x size`` (the DCGAN paper's only preprocessing) and
+``label`` an int (-1 where a dataset has none). Names take an optional split:
+``cifar10:train``, ``svhn:extra``, ``digits:test``, ``lsun:bedroom_train``. A path
+to a directory is an image folder (recursive, extensions in any case; the first
+level of sub-folders gives the class labels).
+
+Nothing is downloaded unless the caller passes ``download=True``; missing data
+gives a :class:`GanProbeError` naming the command that fetches it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from gan_probe.errors import GanProbeError
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp", ".gif")
+DATA_ROOT_ENV = "GAN_PROBE_DATA_ROOT"
+DIGITS_TEST_FRACTION = 0.25
+DIGITS_SPLIT_SEED = 0
+
+
+def default_data_root() -> Path:
+    """``$GAN_PROBE_DATA_ROOT``, else ``$XDG_CACHE_HOME/gan-probe/data`` (``~/.cache/...``)."""
+    if os.environ.get(DATA_ROOT_ENV):
+        return Path(os.environ[DATA_ROOT_ENV]).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "gan-probe" / "data"
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    name: str
+    channels: int
+    image_size: int  # the size a model is trained at by default
+    splits: tuple[str, ...]
+    default_split: str
+    loader: Callable[..., Dataset]
+    description: str
+    downloadable: bool = True
+
+
+DATASETS: dict[str, DatasetInfo] = {}
+
+
+def register(name: str, *, channels: int, image_size: int, splits: tuple[str, ...],
+             default_split: str, description: str, downloadable: bool = True):
+    def deco(fn: Callable[..., Dataset]):
+        DATASETS[name] = DatasetInfo(name, channels, image_size, splits, default_split, fn,
+                                     description, downloadable)
+        return fn
+    return deco
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A parsed ``NAME[:SPLIT]`` or image-folder path."""
+
+    name: str  # registry name, or "folder"
+    split: str
+    path: Path | None = None
+
+    def __str__(self) -> str:
+        return str(self.path) if self.path else f"{self.name}:{self.split}"
+
+    @property
+    def info(self) -> DatasetInfo | None:
+        return DATASETS.get(self.name)
+
+
+def parse_dataset(spec: str) -> DatasetSpec:
+    """``cifar10`` -> (cifar10, train); ``svhn:test``; an existing directory -> folder."""
+    p = Path(spec).expanduser()
+    if p.is_dir():
+        return DatasetSpec("folder", "all", p)
+    name, _, split = spec.partition(":")
+    name = name.lower()
+    if name not in DATASETS:
+        if os.sep in spec or spec.startswith("."):
+            raise GanProbeError(f"image folder not found: {spec}")
+        raise GanProbeError(f"unknown dataset {spec!r}; choose one of {', '.join(DATASETS)} or give an image folder")
+    info = DATASETS[name]
+    split = split or info.default_split
+    if info.splits and split not in info.splits and name != "lsun":
+        raise GanProbeError(f"dataset {name} has no split {split!r}; choose one of {', '.join(info.splits)}")
+    return DatasetSpec(name, split)
+
+
+def dataset_channels(spec: DatasetSpec) -> int:
+    return spec.info.channels if spec.info else 3
+
+
+def dataset_image_size(spec: DatasetSpec) -> int:
+    return spec.info.image_size if spec.info else 64
+
+
+def image_transform(image_size: int, channels: int):
+    """PIL -> L/RGB -> resize (shorter side) -> centre crop -> [-1, 1] tensor."""
+    from torchvision import transforms
+
+    mode = "L" if channels == 1 else "RGB"
+    return transforms.Compose([
+        transforms.Lambda(lambda im: im.convert(mode)),
+        transforms.Resize(image_size),
+        transforms.CenterCrop(image_size),
+        transforms.ToTensor(),
+        transforms.Normalize([0.5] * channels, [0.5] * channels),
+    ])
+
+
+def load_dataset(spec: str | DatasetSpec, image_size: int | None = None, channels: int | None = None,
+                 root: str | os.PathLike | None = None, download: bool = False) -> Dataset:
+    """The dataset named by ``spec`` at ``image_size`` (its default if None)."""
+    if isinstance(spec, str):
+        spec = parse_dataset(spec)
+    size = image_size or dataset_image_size(spec)
+    ch = channels or dataset_channels(spec)
+    if spec.path is not None:
+        ds = ImageFolderDataset(spec.path, image_transform(size, ch))
+    else:
+        root = Path(root).expanduser() if root else default_data_root()
+        ds = spec.info.loader(root=root, split=spec.split, image_size=size, channels=ch, download=download)
+    if len(ds) == 0:
+        raise GanProbeError(f"dataset {spec} is empty")
+    return ds
+
+
+def _missing(name: str, root: Path, what: str) -> GanProbeError:
+    return GanProbeError(
+        f"{what} not found under {root}; fetch it with `gan-probe download {name} --data-root {root}` "
+        f"(or pass --download, or point --data-root / ${DATA_ROOT_ENV} at a copy)"
+    )
+
+
+def _torchvision(name: str, what: str, make: Callable[[], Dataset], root: Path) -> Dataset:
+    try:
+        return make()
+    except RuntimeError as e:
+        if "not found" in str(e).lower() or "download" in str(e).lower():
+            raise _missing(name, root, what) from e
+        raise GanProbeError(f"{what} under {root} could not be read: {e}") from e
+    except (OSError, ValueError) as e:
+        raise GanProbeError(f"{what} under {root} could not be read ({type(e).__name__}: {e})") from e
+
+
+class TensorImageDataset(Dataset):
+    """Images already in memory: ``images`` N x C x H x W in [-1, 1], ``labels`` N."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor):
+        self.images, self.labels = images, labels
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i):
+        return self.images[i], int(self.labels[i])
+
+
+@register("digits", channels=1, image_size=32, splits=("train", "test", "all"), default_split="train",
+          description="scikit-learn's bundled 8x8 handwritten digits (1,797), upscaled; offline",
+          downloadable=False)
+def _digits(root: Path, split: str, image_size: int, channels: int, download: bool) -> Dataset:
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    x = torch.from_numpy(d.images.astype(np.float32) / 16.0)[:, None]  # N x 1 x 8 x 8 in [0, 1]
+    y = torch.from_numpy(d.target.astype(np.int64))
+    idx = digits_split_indices(split, y.numpy())
+    x, y = x[idx], y[idx]
+    if image_size != 8:
+        x = torch.nn.functional.interpolate(x, size=(image_size, image_size), mode="bilinear",
+                                            align_corners=False).clamp_(0, 1)
+    if channels == 3:
+        x = x.expand(-1, 3, -1, -1).contiguous()
+    return TensorImageDataset(x * 2 - 1, y)
+
+
+def digits_split_indices(split: str, labels: np.ndarray) -> np.ndarray:
+    """The fixed, seeded, stratified digits split (25% test)."""
+    if split == "all":
+        return np.arange(len(labels))
+    from sklearn.model_selection import train_test_split
+
+    train, test = train_test_split(np.arange(len(labels)), test_size=DIGITS_TEST_FRACTION,
+                                   random_state=DIGITS_SPLIT_SEED, stratify=labels)
+    return np.sort(train if split == "train" else test)
+
+
+@register("cifar10", channels=3, image_size=32, splits=("train", "test"), default_split="train",
+          description="CIFAR-10 (python pickle batches under cifar-10-batches-py/)")
+def _cifar10(root: Path, split: str, image_size: int, channels: int, download: bool) -> Dataset:
+    from torchvision.datasets import CIFAR10
+
+    return _torchvision("cifar10", "CIFAR-10", lambda: CIFAR10(
+        str(root), train=split == "train", download=download,
+        transform=image_transform(image_size, channels)), root)
+
+
+@register("svhn", channels=3, image_size=32, splits=("train", "test", "extra"), default_split="train",
+          description="SVHN cropped digits (train_32x32.mat / test_32x32.mat / extra_32x32.mat); label 10 means 0")
+def _svhn(root: Path, split: str, image_size: int, channels: int, download: bool) -> Dataset:
+    from torchvision.datasets import SVHN
+
+    return _torchvision("svhn", f"SVHN {split}_32x32.mat", lambda: SVHN(
+        str(root), split=split, download=download,
+        transform=image_transform(image_size, channels)), root)
+
+
+@register("mnist", channels=1, image_size=32, splits=("train", "test"), default_split="train",
+          description="MNIST (idx files under MNIST/raw/)")
+def _mnist(root: Path, split: str, image_size: int, channels: int, download: bool) -> Dataset:
+    from torchvision.datasets import MNIST
+
+    return _torchvision("mnist", "MNIST", lambda: MNIST(
+        str(root), train=split == "train", download=download,
+        transform=image_transform(image_size, channels)), root)
+
+
+@register("fashion-mnist", channels=1, image_size=32, splits=("train", "test"), default_split="train",
+          description="Fashion-MNIST (idx files under FashionMNIST/raw/)")
+def _fashion_mnist(root: Path, split: str, image_size: int, channels: int, download: bool) -> Dataset:
+    from torchvision.datasets import FashionMNIST
+
+    return _torchvision("fashion-mnist", "Fashion-MNIST", lambda: FashionMNIST(
+        str(root), train=split == "train", download=download,
+        transform=image_transform(image_size, channels)), root)
+
+
+@register("celeba", channels=3, image_size=64, splits=("train", "valid", "test", "all"), default_split="train",
+          description="CelebA aligned faces (celeba/img_align_celeba + list files); label = identity")
+def _celeba(root: Path, split: str, image_size: int, channels: int, download: bool) -> Dataset:
+    from torchvision.datasets import CelebA
+
+    return _torchvision("celeba", "CelebA", lambda: CelebA(
+        str(root), split=split, target_type="identity", download=download,
+        transform=image_transform(image_size, channels)), root)
+
+
+@register("lsun", channels=3, image_size=64, splits=(), default_split="bedroom_train",
+          description="LSUN scenes, one category: lsun:bedroom_train (lmdb folders; needs `pip install lmdb`)",
+          downloadable=False)
+def _lsun(root: Path, split: str, image_size: int, channels: int, download: bool) -> Dataset:
+    from torchvision.datasets import LSUN
+
+    if download:
+        raise GanProbeError("LSUN cannot be downloaded by torchvision; get it with the LSUN download script "
+                            "(github.com/fyu/lsun) and pass --data-root")
+    try:
+        import lmdb  # noqa: F401
+    except ImportError as e:
+        raise GanProbeError("LSUN needs the lmdb package: pip install lmdb") from e
+    category = split if split.endswith(("_train", "_val")) else f"{split}_train"
+    return _torchvision("lsun", f"LSUN {category}_lmdb", lambda: LSUN(
+        str(root), classes=[category], transform=image_transform(image_size, channels)), root)
+
+
+@register("imagenet32", channels=3, image_size=32, splits=("train", "val"), default_split="train",
+          description="Downsampled Imagenet 32x32 (Imagenet32_train_npz/train_data_batch_*.npz, Imagenet32_val_npz/)",
+          downloadable=False)
+def _imagenet32(root: Path, split: str, image_size: int, channels: int, download: bool) -> Dataset:
+    if download:
+        raise GanProbeError("Imagenet32 needs a (free) image-net.org account; download Imagenet32_train_npz "
+                            "and Imagenet32_val_npz there and unpack them under --data-root")
+    return Imagenet32Dataset(root, split, image_transform(image_size, channels))
+
+
+class Imagenet32Dataset(Dataset):
+    """The official downsampled-Imagenet npz batches: ``data`` N x 3072 uint8 (CHW), ``labels`` 1..1000."""
+
+    def __init__(self, root: Path, split: str, transform):
+        folder = Path(root) / f"Imagenet32_{split}_npz"
+        files = sorted(folder.glob("*.npz")) if folder.is_dir() else []
+        if not files:
+            raise _missing("imagenet32", Path(root), f"Imagenet32 {split} batches ({folder.name}/*.npz)")
+        data, labels = [], []
+        for f in files:
+            try:
+                with np.load(f) as z:
+                    data.append(z["data"].reshape(-1, 3, 32, 32))
+                    labels.append(np.asarray(z["labels"], dtype=np.int64) - 1)
+            except (OSError, KeyError, ValueError) as e:
+                raise GanProbeError(f"{f} is not an Imagenet32 batch ({type(e).__name__})") from e
+        self.data = np.concatenate(data)
+        self.labels = np.concatenate(labels)
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, i):
+        from PIL import Image
+
+        return self.transform(Image.fromarray(self.data[i].transpose(1, 2, 0))), int(self.labels[i])
+
+
+def list_images(folder: str | os.PathLike) -> list[Path]:
+    """Image files under ``folder``, recursively, any extension case, sorted."""
+    folder = Path(folder)
+    if not folder.exists():
+        raise GanProbeError(f"folder not found: {folder}")
+    if not folder.is_dir():
+        raise GanProbeError(f"not a folder: {folder}")
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+
+
+def open_image(path: Path):
+    """PIL image, fully decoded; a corrupt file raises GanProbeError naming it."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            im.load()
+            return im.copy() if im.mode not in ("P", "PA") else im.convert("RGBA")
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise GanProbeError(f"cannot read image {path} ({type(e).__name__})") from e
+
+
+class ImageFolderDataset(Dataset):
+    """Recursive image folder; label = index of the first-level sub-folder (0 if flat)."""
+
+    def __init__(self, folder: str | os.PathLike, transform):
+        self.root = Path(folder)
+        self.files = list_images(self.root)
+        if not self.files:
+            raise GanProbeError(f"no images found in {self.root} (extensions: {' '.join(IMAGE_EXTENSIONS)})")
+        classes = sorted({f.relative_to(self.root).parts[0] for f in self.files
+                          if len(f.relative_to(self.root).parts) > 1})
+        self.classes = classes
+        index = {c: i for i, c in enumerate(classes)}
+        self.labels = [index.get(f.relative_to(self.root).parts[0], 0) if len(f.relative_to(self.root).parts) > 1
+                       else 0 for f in self.files]
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, i):
+        return self.transform(open_image(self.files[i])), self.labels[i]
+
+
+def download(name: str, root: str | os.PathLike | None = None) -> Path:
+    """Fetch a downloadable dataset's every split into ``root``."""
+    spec = parse_dataset(name)
+    info = spec.info
+    if info is None or not info.downloadable:
+        raise GanProbeError(f"{name} cannot be downloaded by gan-probe: {info.description if info else 'a folder'}")
+    root = Path(root).expanduser() if root else default_data_root()
+    for split in info.splits:
+        info.loader(root=root, split=split, image_size=info.image_size, channels=info.channels, download=True)
+    return root
