@@ -1,0 +1,136 @@
+"""Feature spaces by name: the registry every analysis picks from.
+
+A :class:`FeatureSpace` maps a batch of images (float, N x C x H x W, values in
+[-1, 1], the DCGAN convention) to float32 features N x dim. Each space says
+the image size and channel count it wants its input at (``None``: any), and
+adapts what it gets (grayscale <-> RGB, resize) itself.
+
+- ``pixels``: the raw pixels at the requested size, flattened.
+- ``disc``: the paper's representation (section 5.1): every conv layer of a
+  checkpoint's discriminator, each max-pooled to a 4x4 grid, flattened and
+  concatenated (16 x sum of D's widths; 28,672-d for the authors' Imagenet-32 D).
+- ``random-disc``: the same architecture, randomly initialised (seeded): the
+  control the paper's Fig. 5 implies.
+- ``inception``: pool3 of pytorch-fid's FID Inception network
+  (:mod:`gan_probe.features.inception`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from gan_probe.errors import GanProbeError
+
+
+@dataclass
+class FeatureSpace:
+    name: str
+    dim: int
+    extract: Callable[[torch.Tensor], torch.Tensor]  # [-1, 1] images -> N x dim float32 (on the CPU)
+    image_size: int | None = None
+    channels: int | None = None
+    description: str = ""
+    module: torch.nn.Module | None = None  # the network behind disc / random-disc
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        return self.extract(adapt_images(images, self.image_size, self.channels))
+
+
+def adapt_images(images: torch.Tensor, size: int | None, channels: int | None) -> torch.Tensor:
+    """Convert a [-1, 1] batch to ``channels`` (1 <-> 3) and ``size`` (bilinear, no antialias)."""
+    x = images.float()
+    if channels == 3 and x.shape[1] == 1:
+        x = x.expand(-1, 3, -1, -1)
+    elif channels == 1 and x.shape[1] == 3:
+        # ITU-R 601-2 luma, as PIL's convert("L")
+        x = (0.299 * x[:, :1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3])
+    if size is not None and tuple(x.shape[-2:]) != (size, size):
+        x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+    return x
+
+
+def disc_features(d: torch.nn.Module, images: torch.Tensor, grid: int = 4) -> torch.Tensor:
+    """Every conv layer of ``d`` (after its LeakyReLU) max-pooled to ``grid`` x ``grid``,
+    flattened and concatenated: N x (grid^2 x sum of widths)."""
+    maps = d.features(images)
+    return torch.cat([F.adaptive_max_pool2d(m, grid).flatten(1) for m in maps], dim=1)
+
+
+def _pixels(checkpoint=None, image_size: int | None = None, channels: int | None = None,
+            device: str | torch.device = "cpu", **_) -> FeatureSpace:
+    if checkpoint is not None and (image_size is None or channels is None):
+        from gan_probe.checkpoint import load_checkpoint, model_config
+
+        cfg = model_config(load_checkpoint(checkpoint))
+        image_size = image_size or cfg.image_size
+        channels = channels or cfg.channels
+    if image_size is None or channels is None:
+        raise GanProbeError("pixel features need an image size and channel count (or a checkpoint to take them from)")
+    return FeatureSpace("pixels", channels * image_size**2, lambda x: x.flatten(1).float().cpu(),
+                        image_size, channels, f"raw pixels at {image_size}px x {channels}")
+
+
+def _disc_space(name: str, d: torch.nn.Module, config, device) -> FeatureSpace:
+    d = d.to(device).eval()
+
+    @torch.inference_mode()
+    def extract(x: torch.Tensor) -> torch.Tensor:
+        return disc_features(d, x.to(device)).float().cpu()
+
+    return FeatureSpace(name, config.d_feature_dim, extract, config.image_size, config.channels,
+                        f"{name}: {len(config.d_channels)} conv layers max-pooled to 4x4 ({config.d_feature_dim}-d)",
+                        module=d)
+
+
+def _disc(checkpoint=None, device: str | torch.device = "cpu", **_) -> FeatureSpace:
+    if checkpoint is None:
+        raise GanProbeError("--features disc needs a checkpoint (its discriminator gives the features)")
+    from gan_probe.checkpoint import load_discriminator
+
+    d, config = load_discriminator(checkpoint, device)
+    return _disc_space("disc", d, config, device)
+
+
+def _random_disc(checkpoint=None, device: str | torch.device = "cpu", seed: int = 0, config=None,
+                 **_) -> FeatureSpace:
+    from gan_probe.models import Discriminator
+
+    if config is None:
+        if checkpoint is None:
+            raise GanProbeError("--features random-disc needs a checkpoint (for the architecture) or a model config")
+        from gan_probe.checkpoint import load_checkpoint, model_config
+
+        config = model_config(load_checkpoint(checkpoint))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        d = Discriminator(config)
+    return _disc_space("random-disc", d, config, device)
+
+
+def _inception(**kwargs) -> FeatureSpace:
+    from gan_probe.features.inception import inception_feature_space
+
+    return inception_feature_space(**kwargs)
+
+
+FEATURE_SPACES: dict[str, Callable[..., FeatureSpace]] = {
+    "pixels": _pixels,
+    "disc": _disc,
+    "random-disc": _random_disc,
+    "inception": _inception,
+}
+
+
+def get_feature_space(name: str, *, checkpoint: str | os.PathLike | None = None,
+                      device: str | torch.device = "cpu", **kwargs) -> FeatureSpace:
+    """A feature space by name (``pixels``, ``disc``, ``random-disc``, ``inception``)."""
+    try:
+        make = FEATURE_SPACES[name]
+    except KeyError:
+        raise GanProbeError(f"unknown feature space {name!r}; choose one of {', '.join(FEATURE_SPACES)}") from None
+    return make(checkpoint=checkpoint, device=device, **kwargs)
