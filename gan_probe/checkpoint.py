@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +57,9 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         # weights_only refuses arbitrary objects: report it, never execute it
         first = str(e).strip().splitlines()[0] if str(e).strip() else "unpickling refused"
         raise GanProbeError(f"{p} is not a safe gan-probe checkpoint ({first[:160]})") from e
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as e:
+    except IsADirectoryError as e:
+        raise GanProbeError(f"{p} is a directory, not a checkpoint") from e
+    except Exception as e:  # noqa: BLE001 - torch raises many kinds on a damaged or foreign file
         raise GanProbeError(f"{p} is truncated or not a torch checkpoint ({type(e).__name__})") from e
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise GanProbeError(f"{p} is not a gan-probe checkpoint (a torch file of another kind)")

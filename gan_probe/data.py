@@ -137,7 +137,7 @@ def load_dataset(spec: str | DatasetSpec, image_size: int | None = None, channel
 
 def _missing(name: str, root: Path, what: str) -> GanProbeError:
     return GanProbeError(
-        f"{what} not found under {root}; fetch it with `gan-probe download {name} --data-root {root}` "
+        f"{what} not found (or corrupt) under {root}; fetch it with `gan-probe download {name} --data-root {root}` "
         f"(or pass --download, or point --data-root / ${DATA_ROOT_ENV} at a copy)"
     )
 

@@ -1,0 +1,114 @@
+"""sample / info / checkpoint safety, and every user error ending in one line with exit code 1."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from gan_probe import checkpoint as ckpt
+from gan_probe.errors import GanProbeError
+
+
+def cli(*args):
+    return subprocess.run([sys.executable, "-m", "gan_probe", *map(str, args)], capture_output=True, text=True)
+
+
+def assert_user_error(r, *words):
+    assert r.returncode == 1, (r.returncode, r.stdout, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:"), r.stderr
+    assert "Traceback" not in r.stderr
+    for w in words:
+        assert w in lines[0], lines[0]
+
+
+def test_sample_seeded_and_batch_size_independent(tiny_run, tmp_path):
+    r = cli("sample", tiny_run, "--n", 5, "--out", tmp_path / "a", "--seed", 7, "--grid", "--device", "cpu")
+    assert r.returncode == 0, r.stderr
+    files = sorted((tmp_path / "a").iterdir())
+    assert [f.name for f in files] == [f"{i:06d}.png" for i in range(5)]  # the grid sits beside, not inside
+    assert (tmp_path / "a-grid.png").is_file()
+    cli("sample", tiny_run / "checkpoints" / "last.pt", "--n", 5, "--out", tmp_path / "b", "--seed", 7,
+        "--batch-size", 2, "--device", "cpu")
+    cli("sample", tiny_run, "--n", 5, "--out", tmp_path / "c", "--seed", 8, "--device", "cpu")
+    a = [np.asarray(Image.open(f)) for f in files]
+    b = [np.asarray(Image.open(tmp_path / "b" / f.name)) for f in files]
+    c = [np.asarray(Image.open(tmp_path / "c" / f.name)) for f in files]
+    assert a[0].shape == (32, 32)  # one-channel model -> grayscale PNG
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert not np.array_equal(a[0], c[0])
+
+
+def test_info_json(tiny_run):
+    r = cli("info", tiny_run, "--json")
+    assert r.returncode == 0, r.stderr
+    info = json.loads(r.stdout)
+    assert info["step"] == 6 and info["dataset"] == "digits" and info["image_size"] == 32
+    assert info["epoch"] == 0 and info["d_feature_dim"] == 16 * (8 + 16 + 32)
+    assert cli("info", tiny_run).returncode == 0
+
+
+def test_malicious_pickle_is_refused_not_run(tmp_path):
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    bad = tmp_path / "evil.pt"
+    torch.save({"format": ckpt.FORMAT, "x": Evil()}, bad)
+    with pytest.raises(GanProbeError, match="not a safe"):
+        ckpt.load_checkpoint(bad)
+    assert_user_error(cli("info", bad), "not a safe gan-probe checkpoint")
+    assert not marker.exists()
+
+
+def test_truncated_and_foreign_checkpoints(tiny_checkpoint, tmp_path):
+    data = tiny_checkpoint.read_bytes()
+    cut = tmp_path / "cut.pt"
+    cut.write_bytes(data[: len(data) // 2])
+    assert_user_error(cli("sample", cut, "--out", tmp_path / "s"), "truncated")
+    assert not (tmp_path / "s").exists()
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"weight": torch.zeros(3)}, foreign)
+    assert_user_error(cli("info", foreign), "not a gan-probe checkpoint")
+    text = tmp_path / "notes.pt"
+    text.write_text("hello")
+    assert_user_error(cli("info", text))
+
+
+@pytest.mark.parametrize("args,words", [
+    (["info", "no/such/ckpt.pt"], ["not found"]),
+    (["train", "--dataset", "cifar11", "--out", "{tmp}/r"], ["unknown dataset"]),
+    (["train", "--dataset", "cifar10", "--data-root", "{tmp}/none", "--out", "{tmp}/r"], ["gan-probe download cifar10"]),
+    (["train", "--device", "tpu", "--out", "{tmp}/r", "--max-steps", "1"], ["unknown device"]),
+    (["train", "--device", "cuda", "--out", "{tmp}/r", "--max-steps", "1"], ["CUDA"]),
+    (["train", "--image-size", "48", "--out", "{tmp}/r", "--max-steps", "1"], ["power of two"]),
+    (["train", "--model-config", "{tmp}/none.json", "--out", "{tmp}/r"], ["model config not found"]),
+    (["train", "--model-config", "{tmp}/bad.json", "--out", "{tmp}/r"], ["not valid JSON"]),
+    (["train", "--resume", "--out", "{tmp}/empty"], ["no checkpoint"]),
+    (["train", "--dataset", "{tmp}/emptydir", "--out", "{tmp}/r"], ["no images"]),
+    (["train", "--out", "/proc/gan-probe-run", "--max-steps", "1"], []),
+    (["sample", "{tmp}/emptydir", "--out", "{tmp}/s"], ["no checkpoint"]),
+    (["download", "digits"], ["cannot be downloaded"]),
+])
+def test_user_errors(tmp_path, args, words):
+    if torch.cuda.is_available() and "cuda" in args:
+        pytest.skip("a GPU is present")
+    (tmp_path / "bad.json").write_text("{nope")
+    (tmp_path / "emptydir").mkdir()
+    assert_user_error(cli(*[a.replace("{tmp}", str(tmp_path)) for a in args]), *words)
+
+
+def test_debug_shows_traceback():
+    r = cli("--debug", "info", "no/such.pt")
+    assert r.returncode != 0 and "Traceback" in r.stderr
+
+
+def test_help_lists_examples():
+    r = cli("train", "--help")
+    assert r.returncode == 0 and "--resume" in r.stdout and "torchrun" in r.stdout

@@ -1,0 +1,136 @@
+"""Dataset loaders on tiny files written in the real on-disk formats, through torchvision's code."""
+
+import os
+import pickle
+import struct
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from gan_probe.data import (ImageFolderDataset, image_transform, list_images, load_dataset, parse_dataset)
+from gan_probe.errors import GanProbeError
+
+
+@pytest.fixture
+def no_md5(monkeypatch):
+    """torchvision checks the published MD5 of the CIFAR-10 / SVHN files; our tiny copies only have to exist."""
+    import torchvision.datasets.cifar as cifar
+    import torchvision.datasets.svhn as svhn
+
+    exists = lambda path, md5=None: os.path.isfile(path)  # noqa: E731
+    monkeypatch.setattr(cifar, "check_integrity", exists)
+    monkeypatch.setattr(svhn, "check_integrity", exists)
+
+
+def write_cifar10(root, n=4):
+    d = root / "cifar-10-batches-py"
+    d.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        batch = {"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8), "labels": list(range(n))}
+        with open(d / name, "wb") as f:
+            pickle.dump(batch, f)
+    with open(d / "batches.meta", "wb") as f:
+        pickle.dump({"label_names": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
+                                     "ship", "truck"]}, f)
+
+
+def test_cifar10(tmp_path, no_md5):
+    write_cifar10(tmp_path)
+    train = load_dataset("cifar10:train", root=tmp_path)
+    test = load_dataset("cifar10:test", root=tmp_path)
+    assert len(train) == 20 and len(test) == 4
+    x, y = train[1]
+    assert x.shape == (3, 32, 32) and x.min() >= -1 and x.max() <= 1 and y == 1
+    x64, _ = load_dataset("cifar10", image_size=64, root=tmp_path)[0]
+    assert x64.shape == (3, 64, 64)
+
+
+def test_svhn_labels_and_layout(tmp_path, no_md5):
+    from scipy.io import savemat
+
+    rng = np.random.default_rng(1)
+    X = rng.integers(0, 256, (32, 32, 3, 5), dtype=np.uint8)
+    savemat(tmp_path / "test_32x32.mat", {"X": X, "y": np.array([[10], [1], [2], [3], [10]], dtype=np.uint8)})
+    ds = load_dataset("svhn:test", root=tmp_path)
+    assert [ds[i][1] for i in range(5)] == [0, 1, 2, 3, 0]  # 10 means digit 0
+    x, _ = ds[0]
+    expected = torch.from_numpy(X[:, :, :, 0]).permute(2, 0, 1).float() / 127.5 - 1
+    assert torch.allclose(x, expected, atol=1e-5)
+
+
+def write_idx(path, arr):
+    magic = {3: 2051, 1: 2049}[arr.ndim]
+    with open(path, "wb") as f:
+        f.write(struct.pack(">i", magic) + b"".join(struct.pack(">i", s) for s in arr.shape))
+        f.write(arr.astype(np.uint8).tobytes())
+
+
+def test_mnist_idx(tmp_path):
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    imgs = np.zeros((3, 28, 28), np.uint8)
+    imgs[1, 10:20, 10:20] = 255
+    for prefix in ("train", "t10k"):
+        write_idx(raw / f"{prefix}-images-idx3-ubyte", imgs)
+        write_idx(raw / f"{prefix}-labels-idx1-ubyte", np.array([7, 2, 1]))
+    ds = load_dataset("mnist", root=tmp_path)
+    assert len(ds) == 3 and ds[0][1] == 7
+    x, _ = ds[1]
+    assert x.shape == (1, 32, 32) and x.max() == 1 and x.min() == -1
+
+
+def test_image_folder_recursive_mixed_case(tmp_path):
+    (tmp_path / "cats" / "deep").mkdir(parents=True)
+    (tmp_path / "dogs").mkdir()
+    Image.new("RGB", (40, 30), (255, 0, 0)).save(tmp_path / "cats" / "a.PNG")
+    Image.new("L", (10, 10), 128).save(tmp_path / "cats" / "deep" / "b.Jpg")
+    Image.new("RGBA", (16, 16), (0, 0, 255, 100)).save(tmp_path / "dogs" / "c.png")
+    Image.new("P", (16, 16)).save(tmp_path / "dogs" / "d.gif")
+    (tmp_path / "dogs" / "notes.txt").write_text("not an image")
+    assert len(list_images(tmp_path)) == 4
+    ds = load_dataset(str(tmp_path), image_size=32)
+    assert isinstance(ds, ImageFolderDataset) and ds.classes == ["cats", "dogs"]
+    assert sorted(ds.labels) == [0, 0, 1, 1]
+    for i in range(4):
+        x, _ = ds[i]
+        assert x.shape == (3, 32, 32)
+    red, _ = ds[0]
+    assert red[0].mean() > 0.99 and red[1].mean() < -0.99
+
+
+def test_digits_default_and_splits():
+    train = load_dataset("digits")
+    test = load_dataset("digits:test")
+    every = load_dataset("digits:all")
+    assert len(train) + len(test) == len(every) == 1797
+    assert train.images.shape[1:] == (1, 32, 32)
+    # stratified: every class in the test split, about a quarter of each
+    counts = torch.bincount(test.labels, minlength=10)
+    assert counts.min() >= 40
+    assert not set(train.labels.tolist()) - set(range(10))
+    rgb = load_dataset("digits:test", image_size=64, channels=3)
+    assert rgb.images.shape[1:] == (3, 64, 64)
+
+
+def test_errors(tmp_path):
+    with pytest.raises(GanProbeError, match="unknown dataset"):
+        parse_dataset("cifar11")
+    with pytest.raises(GanProbeError, match="no split"):
+        parse_dataset("cifar10:val")
+    with pytest.raises(GanProbeError, match="gan-probe download cifar10"):
+        load_dataset("cifar10", root=tmp_path)
+    with pytest.raises(GanProbeError, match="gan-probe download svhn"):
+        load_dataset("svhn:extra", root=tmp_path)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(GanProbeError, match="no images"):
+        load_dataset(str(tmp_path / "empty"))
+    with pytest.raises(GanProbeError, match="not found"):
+        load_dataset("./no/such/folder")
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "x.png").write_bytes(b"\x89PNG garbage")
+    ds = ImageFolderDataset(tmp_path / "bad", image_transform(32, 3))
+    with pytest.raises(GanProbeError, match="x.png"):
+        ds[0]
