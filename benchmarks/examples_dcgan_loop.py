@@ -1,0 +1,85 @@
+"""The peer: a plain pytorch/examples `dcgan/main.py`-style loop, adapted to 32 px digits.
+
+Same architecture as gan-probe's reference DCGAN (ngf = ndf = 64, nz = 100, 4x4 kernels),
+same data (scikit-learn digits, upscaled to 32 px, in [-1, 1]), same batch and step count.
+Like pytorch/examples: a DataLoader with 2 workers, Sigmoid + BCELoss, D then G each step.
+Run by benchmarks/train_speed.py; not part of the package.
+"""
+
+import argparse
+import time
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from sklearn.datasets import load_digits
+from torch.utils.data import DataLoader, TensorDataset
+
+p = argparse.ArgumentParser()
+p.add_argument("--steps", type=int, default=100)
+p.add_argument("--batch-size", type=int, default=128)
+p.add_argument("--workers", type=int, default=2)
+p.add_argument("--seed", type=int, default=0)
+opt = p.parse_args()
+torch.manual_seed(opt.seed)
+nz, ngf, ndf, nc = 100, 64, 64, 1
+
+x = torch.from_numpy(load_digits().images.astype(np.float32) / 16.0)[:, None]
+x = F.interpolate(x, size=(32, 32), mode="bilinear", align_corners=False).clamp(0, 1) * 2 - 1
+loader = DataLoader(TensorDataset(x), batch_size=opt.batch_size, shuffle=True, num_workers=opt.workers,
+                    drop_last=True)
+
+
+def weights_init(m):
+    name = m.__class__.__name__
+    if name.find("Conv") != -1:
+        nn.init.normal_(m.weight, 0.0, 0.02)
+    elif name.find("BatchNorm") != -1:
+        nn.init.normal_(m.weight, 1.0, 0.02)
+        nn.init.zeros_(m.bias)
+
+
+netG = nn.Sequential(
+    nn.ConvTranspose2d(nz, ngf * 4, 4, 1, 0, bias=False), nn.BatchNorm2d(ngf * 4), nn.ReLU(True),
+    nn.ConvTranspose2d(ngf * 4, ngf * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf * 2), nn.ReLU(True),
+    nn.ConvTranspose2d(ngf * 2, ngf, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf), nn.ReLU(True),
+    nn.ConvTranspose2d(ngf, nc, 4, 2, 1, bias=False), nn.Tanh())
+netD = nn.Sequential(
+    nn.Conv2d(nc, ndf, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, inplace=True),
+    nn.Conv2d(ndf, ndf * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ndf * 2), nn.LeakyReLU(0.2, inplace=True),
+    nn.Conv2d(ndf * 2, ndf * 4, 4, 2, 1, bias=False), nn.BatchNorm2d(ndf * 4), nn.LeakyReLU(0.2, inplace=True),
+    nn.Conv2d(ndf * 4, 1, 4, 1, 0, bias=False), nn.Sigmoid())
+netG.apply(weights_init)
+netD.apply(weights_init)
+criterion = nn.BCELoss()
+optD = torch.optim.Adam(netD.parameters(), lr=2e-4, betas=(0.5, 0.999))
+optG = torch.optim.Adam(netG.parameters(), lr=2e-4, betas=(0.5, 0.999))
+
+step = 0
+t0 = time.perf_counter()
+while step < opt.steps:
+    for (real,) in loader:
+        b = real.size(0)
+        netD.zero_grad()
+        out = netD(real).view(-1)
+        errD_real = criterion(out, torch.full((b,), 1.0))
+        errD_real.backward()
+        noise = torch.rand(b, nz, 1, 1) * 2 - 1
+        fake = netG(noise)
+        out = netD(fake.detach()).view(-1)
+        errD_fake = criterion(out, torch.full((b,), 0.0))
+        errD_fake.backward()
+        optD.step()
+        netG.zero_grad()
+        out = netD(fake).view(-1)
+        errG = criterion(out, torch.full((b,), 1.0))
+        errG.backward()
+        optG.step()
+        step += 1
+        if step % 10 == 0:
+            print(f"[{step}/{opt.steps}] Loss_D {(errD_real + errD_fake).item():.4f} Loss_G {errG.item():.4f}")
+        if step >= opt.steps:
+            break
+torch.save(netG.state_dict(), "/dev/null")
+print(f"loop: {time.perf_counter() - t0:.2f} s")
