@@ -58,7 +58,9 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         # weights_only refuses arbitrary objects: report it, never execute it
         first = str(e).strip().splitlines()[0] if str(e).strip() else "unpickling refused"
         raise GanProbeError(f"{p} is not a safe gan-probe checkpoint ({first[:160]})") from e
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as e:
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, IndexError, KeyError, TypeError,
+            AttributeError) as e:
+        # garbage bytes reach torch's legacy unpickler, which fails in many ways (IndexError: 'pop from empty list')
         raise GanProbeError(f"{p} is truncated or not a torch checkpoint ({type(e).__name__})") from e
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise GanProbeError(f"{p} is not a gan-probe checkpoint (a torch file of another kind)")
