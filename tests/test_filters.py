@@ -144,18 +144,18 @@ def test_filters_command_writes_figures_and_summary(tiny_run, tmp_path, capsys):
     summary = json.loads(out)
     folder = run / "analysis" / "filters"
     assert json.loads((folder / "summary.json").read_text()) == summary
-    for name in ("guided_backprop", "guided_backprop_trained", "guided_backprop_random", "top_images_trained",
-                 "top_images_random", "first_layer_filters"):
+    for name in ("guided_backprop", "top_images", "first_layer_filters"):
         assert (folder / f"{name}.png").is_file()
         assert summary["files"][name] == str(folder / f"{name}.png")
     assert summary["settings"]["features"] == [0, 2] and summary["settings"]["top_k"] == 3
     assert summary["settings"]["layer"] == 2 and summary["settings"]["n_images"] == 40
-    # 2 rows x 3 columns of 64 px cells (32 px upscaled x2) with 2 px padding
-    w, h = Image.open(folder / "top_images_trained.png").size
-    assert (w, h) == (3 * 66 + 2, 2 * 66 + 2)
+    # random | trained panels of 2 rows x 3 columns of 64 px cells (32 px upscaled x2, 2 px padding),
+    # a 34 px gutter of row labels, a 16 px gap, an 18 px title band
+    for name in ("guided_backprop", "top_images"):
+        assert Image.open(folder / f"{name}.png").size == (34 + 2 * (3 * 66 + 2) + 16, 18 + 2 * 66 + 2)
     for which in ("trained", "random"):
         for row in summary[which]:
-            r = [t["response"] for t in row["top"]]
+            r = row["response"]
             assert r == sorted(r, reverse=True) and len(r) == 3
     # the reported top images are the brute-force maximum over the searched images
     from gan_probe.analysis.filters import load_images
@@ -165,7 +165,7 @@ def test_filters_command_writes_figures_and_summary(tiny_run, tmp_path, capsys):
     images, _, idx = load_images("digits", cfg.image_size, cfg.channels, 40, 0)
     with torch.no_grad():
         best = d.features(images)[2][:, 2].amax(dim=(1, 2))
-    assert summary["trained"][1]["top"][0]["dataset_index"] == int(idx[best.argmax()])
+    assert summary["trained"][1]["dataset_index"][0] == int(idx[best.argmax()])
 
 
 def _one_error_line(code: int, err: str, needle: str) -> None:

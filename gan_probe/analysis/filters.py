@@ -188,16 +188,22 @@ def save_png(array: np.ndarray, path: Path) -> Path:
     return path
 
 
-def titled_side_by_side(panels: list[tuple[str, np.ndarray]], gap: int = 16) -> np.ndarray:
-    """Panels placed left to right on white, each with its title above it."""
+def titled_side_by_side(panels: list[tuple[str, np.ndarray]], row_labels: list[str] = (), gap: int = 16
+                        ) -> np.ndarray:
+    """Panels placed left to right on white, each with its title above it; ``row_labels`` (one per grid
+    row, rows of equal height) go in a gutter on the left."""
     from PIL import Image, ImageDraw
 
-    title_h = 18
+    title_h, gutter = 18, (34 if row_labels else 0)
     h = max(a.shape[0] for _, a in panels) + title_h
-    w = sum(a.shape[1] for _, a in panels) + gap * (len(panels) - 1)
+    w = gutter + sum(a.shape[1] for _, a in panels) + gap * (len(panels) - 1)
     canvas = Image.new("RGB", (w, h), "white")
     draw = ImageDraw.Draw(canvas)
-    x = 0
+    if row_labels:
+        row_h = (panels[0][1].shape[0] - 2) / len(row_labels)
+        for i, label in enumerate(row_labels):
+            draw.text((2, title_h + 2 + row_h * (i + 0.5) - 5), label, fill=(60, 60, 60))
+    x = gutter
     for title, a in panels:
         draw.text((x + 2, 3), title, fill=(20, 20, 20))
         canvas.paste(Image.fromarray(a), (x, title_h))
@@ -297,24 +303,37 @@ def visualize_filters(checkpoint: str | os.PathLike, out: str | os.PathLike, *, 
     def write(name: str, array: np.ndarray) -> None:
         files[name] = str(save_png(array, out / f"{name}.png"))
 
-    write("first_layer_filters", grid_array(first_layer_filters_grid(d), nrow=min(16, d.blocks[0][0].out_channels)))
-    write("first_layer_filters_random",
-          grid_array(first_layer_filters_grid(rand), nrow=min(16, rand.blocks[0][0].out_channels)))
-    for which in ("random", "trained"):
-        r = results[which]
-        write(f"guided_backprop_{which}", grid_array(upscale(r["guided"]), nrow=top_k))
-        write(f"top_images_{which}", grid_array(upscale(r["top_images"]), nrow=top_k))
-    write("guided_backprop", titled_side_by_side([
-        ("Random filters", grid_array(upscale(results["random"]["guided"]), nrow=top_k)),
-        ("Trained filters", grid_array(upscale(results["trained"]["guided"]), nrow=top_k))]))
+    rows = [f"f{f}" for f in features]
+    for name, key in (("guided_backprop", "guided"), ("top_images", "top_images")):
+        write(name, titled_side_by_side([
+            ("Random filters", grid_array(upscale(results["random"][key]), nrow=top_k)),
+            ("Trained filters", grid_array(upscale(results["trained"][key]), nrow=top_k))], rows))
+    n_filters = d.blocks[0][0].out_channels
+    write("first_layer_filters", titled_side_by_side([
+        ("Trained D, first conv layer", grid_array(first_layer_filters_grid(d), nrow=min(8, n_filters))),
+        ("Random-init D", grid_array(first_layer_filters_grid(rand), nrow=min(8, n_filters)))]))
+    captions = {
+        "guided_backprop.png": (f"Guided backpropagation of the maximal response of features {features} of conv "
+                                f"layer {layer} (rows), on the top-{top_k} images of each (columns); random-init "
+                                f"D left, trained D right (paper Fig. 5)"),
+        "top_images.png": f"The {top_k} images (of {len(images)} searched) that excite each feature most",
+        "first_layer_filters.png": "D's first-layer kernels, each min-max scaled (trained | random init)",
+    }
 
     def per_feature(which: str) -> list[dict]:
         r = results[which]
         return [{"feature": f,
-                 "top": [{"dataset_index": int(indices[j]), "label": int(labels[j]),
-                          "response": round(float(v), 6)}
-                         for j, v in zip(r["order"][row].tolist(), r["values"][row].tolist())]}
+                 "dataset_index": [int(indices[j]) for j in r["order"][row].tolist()],
+                 "label": [int(labels[j]) for j in r["order"][row].tolist()],
+                 "response": [round(float(v), 6) for v in r["values"][row].tolist()]}
                 for row, f in enumerate(features)]
+
+    def purity(which: str) -> float | None:
+        """Mean over features of the share of its top-k images carrying the most common label."""
+        rows = [labels[r] for r in results[which]["order"]]
+        if any(bool((r < 0).any()) for r in rows):
+            return None
+        return round(float(np.mean([torch.bincount(r).max().item() / len(r) for r in rows])), 4)
 
     summary = {
         "analysis": "filters",
@@ -328,9 +347,11 @@ def visualize_filters(checkpoint: str | os.PathLike, out: str | os.PathLike, *, 
                      "seed": seed, "random_init_seed": seed,
                      "response": "max over positions of the channel's map after LeakyReLU",
                      "guided_rule": "grad * [input > 0] * [grad > 0] at every LeakyReLU"},
+        "top_k_label_purity": {"trained": purity("trained"), "random": purity("random")},
         "trained": per_feature("trained"),
         "random": per_feature("random"),
         "files": {**files, "summary": str(out / "summary.json")},
+        "captions": captions,
     }
     from gan_probe.io import atomic_write_text
 

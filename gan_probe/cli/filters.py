@@ -21,8 +21,8 @@ from gan_probe.cli.app import (BatchSizeOpt, CheckpointArg, DataRootOpt, DeviceO
   gan-probe filters runs/cifar --dataset cifar10:test --n-images 10000 --json
 
 Writes RUN_DIR/analysis/filters/: guided_backprop.png (random | trained side by side, as Fig. 5),
-guided_backprop_{trained,random}.png, top_images_{trained,random}.png, first_layer_filters.png,
-summary.json (the same object --json prints).
+top_images.png (the images that excite each feature most), first_layer_filters.png, summary.json
+(the same object --json prints).
 """)
 def filters(
     checkpoint: CheckpointArg,
@@ -65,8 +65,8 @@ def filters(
     t.add_column("random D: top responses")
     for tr, rd in zip(summary["trained"], summary["random"]):
         t.add_row(str(tr["feature"]),
-                  "  ".join(f"{x['dataset_index']}:{x['response']:.3g}" for x in tr["top"]),
-                  "  ".join(f"{x['dataset_index']}:{x['response']:.3g}" for x in rd["top"]))
+                  "  ".join(f"{i}:{v:.3g}" for i, v in zip(tr["dataset_index"], tr["response"])),
+                  "  ".join(f"{i}:{v:.3g}" for i, v in zip(rd["dataset_index"], rd["response"])))
     console = Console()
     console.print(t)
     console.print(f"figures in {Path(summary['files']['summary']).parent}")

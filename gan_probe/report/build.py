@@ -130,7 +130,7 @@ def training_section(run_dir: Path, config: dict, config_problem: str) -> str:
     samples = epoch_samples(run_dir / "samples")
     parts.append("<h3>Samples over training</h3>")
     if samples:
-        parts.append('<div class="figs">' + "".join(html.figure(p, c, 340) for c, p in samples) + "</div>")
+        parts.append('<div class="figs samples">' + "".join(html.figure(p, c, 340) for c, p in samples) + "</div>")
     else:
         parts.append('<div class="note">no sample grids in samples/ (written by gan-probe train each epoch)</div>')
     parts.append("<h3>Training curves</h3>")
@@ -159,7 +159,7 @@ def curves(log: list[dict]) -> str:
     def series(key: str) -> tuple[list[float], list[float]]:
         pts = [(float(r["step"]), float(r[key])) for r in log
                if isinstance(r.get(key), (int, float)) and isinstance(r.get("step"), (int, float))]
-        return [p[0] for p in pts], [p[1] for p in pts]
+        return [p[0] for p in pts], smooth([p[1] for p in pts])
 
     losses = {name: series(key) for name, key in (("loss D", "loss_d"), ("loss G", "loss_g"))}
     outs = {name: series(key) for name, key in (("D(x)", "d_x"), ("D(G(z)) before D step", "d_g_z1"),
@@ -169,6 +169,21 @@ def curves(log: list[dict]) -> str:
             + line_plot({k: v for k, v in outs.items() if v[0]}, title="Discriminator outputs", xlabel="step",
                         y_range=(0.0, 1.0))
             + "</div>")
+
+
+def smooth(ys: list[float], max_raw: int = 200) -> list[float]:
+    """Long logs: a centred running mean over ~1% of the points (short ones are drawn raw)."""
+    if len(ys) <= max_raw:
+        return ys
+    half = max(1, len(ys) // 200)
+    prefix = [0.0]
+    for y in ys:
+        prefix.append(prefix[-1] + y)
+    out = []
+    for i in range(len(ys)):
+        a, b = max(0, i - half), min(len(ys), i + half + 1)
+        out.append((prefix[b] - prefix[a]) / (b - a))
+    return out
 
 
 def section_images(folder: Path, summary: dict | None) -> list[Path]:
@@ -216,7 +231,7 @@ def analysis_section(run_dir: Path, a: Analysis, datasets: Datasets, ran: dict |
         parts.append(f'<div class="note">{escape(problem)}</div>')
     settings = (summary or {}).get("settings")
     if isinstance(settings, dict) and settings:
-        parts.append("<h3>Settings</h3>" + html.kv_table(html.flatten(settings)))
+        parts.append("<h3>Settings</h3>" + html.facts(html.flatten(settings)))
     images = section_images(folder, summary)
     if images:
         parts.append("<h3>Figures</h3>" + embed_images(images, folder, summary))
@@ -224,13 +239,24 @@ def analysis_section(run_dir: Path, a: Analysis, datasets: Datasets, ran: dict |
     rows = html.flatten(results)
     if a.name == "classify":
         parts.append(classification_table(rows))
-    if rows:
-        parts.append("<h3>Results</h3>" + html.kv_table(rows))
+    parts.append(results_block(results))
     if summary:
         parts.append(html.json_details(summary))
     if not images and not summary:
         parts.append('<div class="note">the folder is empty</div>')
     return "".join(parts) + extra + "</section>", True
+
+
+def results_block(results: dict) -> str:
+    """Scalars as a key/value table; lists of flat records as tables of their own."""
+    records = {k: v for k, v in results.items() if html.is_records(v)}
+    rows = html.flatten({k: v for k, v in results.items() if k not in records})
+    if not rows and not records:
+        return ""
+    out = "<h3>Results</h3>" + html.kv_table(rows)
+    for k, v in records.items():
+        out += f"<p><b>{escape(k)}</b></p>" + html.records_table(v)
+    return out
 
 
 def embed_images(images: list[Path], folder: Path, summary: dict | None) -> str:
@@ -277,7 +303,7 @@ def other_section(folder: Path) -> str:
     if images:
         parts.append(embed_images(images, folder, summary))
     if summary:
-        parts.append(html.kv_table(html.flatten({k: v for k, v in summary.items() if k not in META_KEYS})))
+        parts.append(results_block({k: v for k, v in summary.items() if k not in META_KEYS}))
         parts.append(html.json_details(summary))
     elif problem:
         parts.append(f'<div class="note">{escape(problem)}</div>')

@@ -32,13 +32,15 @@ nav.toc { columns: 2; font-size: 14px; margin: 14px 0 0; }
 nav.toc a { color: var(--accent); text-decoration: none; }
 .figs { display: flex; flex-wrap: wrap; gap: 18px; align-items: flex-start; }
 figure { margin: 0; }
+.figs.samples { display: grid; grid-template-columns: repeat(auto-fill, minmax(230px, 1fr)); }
+.figs.samples img { width: 100%; }
 figure img { display: block; image-rendering: pixelated; border: 1px solid var(--line); max-width: 100%;
   height: auto; background: #fff; }
-figcaption { font-size: 13px; color: var(--muted); margin-top: 4px; max-width: 520px; }
+figcaption { font-size: 13px; color: var(--muted); margin-top: 4px; }
 table { border-collapse: collapse; font-size: 13.5px; margin: 6px 0 10px; }
 th, td { border-bottom: 1px solid var(--line); padding: 4px 10px; text-align: left; vertical-align: top; }
 th { background: #f0f3f6; font-weight: 600; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.num { font-variant-numeric: tabular-nums; }
 table.kv td:first-child { color: var(--muted); white-space: nowrap; }
 code, pre { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 12.5px; }
 pre.cmd, code.cmd { background: #1f2630; color: #e8edf2; padding: 6px 10px; border-radius: 5px; display: block;
@@ -51,7 +53,6 @@ details pre { background: #f4f6f8; padding: 10px; overflow-x: auto; max-height: 
 svg.plot { background: #fff; max-width: 100%; height: auto; }
 svg.plot .plot-bg { fill: #fbfcfd; stroke: #c9d0d8; } svg.plot .grid { stroke: #e6eaee; }
 svg.plot text { font-size: 11px; fill: #444; } svg.plot .plot-title { font-size: 13px; font-weight: 600; fill: #222; }
-svg.plot .legend-bg { fill: #fff; fill-opacity: .85; stroke: #dde2e8; }
 .facts { display: flex; flex-wrap: wrap; gap: 6px 8px; margin: 10px 0; font-size: 13px; }
 .facts span { background: #f0f3f6; border-radius: 4px; padding: 2px 8px; }
 .facts b { color: var(--muted); font-weight: 500; margin-right: 4px; }
@@ -81,7 +82,8 @@ def figure(path: Path, caption: str, max_width: int = 520) -> str:
         return f'<div class="error">cannot read image {escape(path.name)}</div>'
     w, h = size
     scale = max(1, min(4, max_width // max(w, 1)))
-    return (f'<figure><img src="{data_uri(path)}" width="{w * scale}" height="{h * scale}" '
+    return (f'<figure style="max-width: {w * scale}px"><img src="{data_uri(path)}" width="{w * scale}" '
+            f'height="{h * scale}" '
             f'alt="{escape(caption)}"><figcaption>{escape(caption)}</figcaption></figure>')
 
 
@@ -132,6 +134,23 @@ def facts(rows: list[tuple[str, object]]) -> str:
     """Short key/value pairs as a wrapped row of chips."""
     return '<div class="facts">' + "".join(f'<span><b>{escape(k)}</b> {escape(fmt_value(v))}</span>'
                                            for k, v in rows) + "</div>"
+
+
+def is_records(v) -> bool:
+    """A list of dicts whose values are scalars or lists of scalars: shown as one table."""
+    return (isinstance(v, list) and bool(v) and all(isinstance(r, dict) for r in v)
+            and all(not isinstance(x, dict) and not (isinstance(x, list) and any(isinstance(y, (dict, list))
+                                                                                  for y in x))
+                    for r in v for x in r.values()))
+
+
+def records_table(records: list[dict], limit: int = 30) -> str:
+    cols: list[str] = []
+    for r in records:
+        cols += [k for k in r if k not in cols]
+    rows = [[fmt_value(r.get(c)) for c in cols] for r in records[:limit]]
+    more = f"<p><em>… {len(records) - limit} more rows in summary.json below</em></p>" if len(records) > limit else ""
+    return table(cols, rows) + more
 
 
 def table(header: list[str], rows: list[list[str]]) -> str:

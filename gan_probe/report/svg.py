@@ -48,7 +48,7 @@ def downsample(xs: list[float], ys: list[float], max_points: int = 600) -> tuple
 def line_plot(series: dict[str, tuple[list[float], list[float]]], *, title: str, xlabel: str, ylabel: str = "",
               y_range: tuple[float, float] | None = None, width: int = 500, height: int = 300) -> str:
     """An SVG string: one polyline per series, axes with round ticks, a legend."""
-    left, right, top, bottom = 58, 14, 30, 44
+    left, right, top, bottom = 58, 14, 50, 44
     pw, ph = width - left - right, height - top - bottom
     pts = [(x, y) for xs, ys in series.values() for x, y in zip(xs, ys)
            if math.isfinite(x) and math.isfinite(y)]
@@ -91,9 +91,7 @@ def line_plot(series: dict[str, tuple[list[float], list[float]]], *, title: str,
     if ylabel:
         parts.append(f'<text transform="translate(14 {top + ph / 2}) rotate(-90)" text-anchor="middle" '
                      f'class="axis-label">{escape(ylabel)}</text>')
-    n_rows = -(-len(series) // 3)
-    parts.append(f'<rect x="{left + 4}" y="{top + 3}" width="{min(3, len(series)) * 150}" '
-                 f'height="{16 * n_rows + 4}" rx="3" class="legend-bg"/>')
+    lx, ly = left, 38
     for i, (name, (xs, ys)) in enumerate(series.items()):
         color = PALETTE[i % len(PALETTE)]
         xs, ys = downsample(list(xs), list(ys))
@@ -101,8 +99,11 @@ def line_plot(series: dict[str, tuple[list[float], list[float]]], *, title: str,
                           if math.isfinite(x) and math.isfinite(y))
         parts.append(f'<polyline points="{coords}" fill="none" stroke="{color}" stroke-width="1.6" '
                      f'stroke-linejoin="round"><title>{escape(name)}</title></polyline>')
-        lx, ly = left + 10 + 150 * (i % 3), top + 14 + 16 * (i // 3)
+        item_w = 30 + 6.2 * len(name)
+        if lx + item_w > left + pw and lx > left:
+            lx, ly = left, ly + 15
         parts.append(f'<line x1="{lx}" x2="{lx + 18}" y1="{ly - 4}" y2="{ly - 4}" stroke="{color}" '
                      f'stroke-width="3"/><text x="{lx + 23}" y="{ly}" class="legend">{escape(name)}</text>')
+        lx += item_w
     parts.append("</svg>")
     return "".join(parts)
