@@ -132,7 +132,12 @@ def guided_backprop(d: nn.Module, images: torch.Tensor, layer: int, feature: int
                     device: str | torch.device = "cpu") -> torch.Tensor:
     """Guided gradient of each image's maximal response of ``feature`` at ``layer``
     (N x C x H x W, CPU). ``d`` is copied and guided; the caller's module is unchanged."""
-    guided = guided_copy(d).to(device)
+    return guided_gradient(guided_copy(d).to(device), images, layer, feature, device)
+
+
+def guided_gradient(guided: nn.Module, images: torch.Tensor, layer: int, feature: int,
+                    device: str | torch.device = "cpu") -> torch.Tensor:
+    """As :func:`guided_backprop`, on a model :func:`guided_copy` already made (reused across features)."""
     x = images.to(device).float().clone().requires_grad_(True)
     with torch.enable_grad():
         maps = layer_output(guided, x, layer)[:, feature]  # N x H x W
@@ -268,10 +273,11 @@ def analyse_discriminator(d: nn.Module, images: torch.Tensor, layer: int, featur
     responses = feature_responses(d, images, layer, features, batch_size, device)
     values, order = top_activating(responses, top_k)
     tops, grads = [], []
+    guided = guided_copy(d).to(device)
     for row, feature in enumerate(features):
         chosen = images[order[row]]
         tops.append(chosen)
-        grads.append(gradient_to_image(guided_backprop(d, chosen, layer, feature, device)))
+        grads.append(gradient_to_image(guided_gradient(guided, chosen, layer, feature, device)))
     return {"values": values, "order": order, "top_images": torch.cat(tops), "guided": torch.cat(grads)}
 
 

@@ -318,7 +318,7 @@ def run_missing_analyses(run_dir: Path, datasets: Datasets, timeout: float = 180
         if (run_dir / "analysis" / a.name).is_dir() or not a.offline:
             continue
         if a.name == "score" and inception_weights_path() is None:
-            ran[a.name] = {"error": "skipped: the Inception weights are not installed (see the note below)"}
+            ran[a.name] = {"error": "skipped: pytorch-fid's Inception weights are not installed"}
             continue
         argv = [sys.executable, "-m", "gan_probe", *a.args(str(run_dir), datasets)]
         t0 = time.perf_counter()
