@@ -203,3 +203,15 @@ def test_filters_cli_subprocess_error_has_no_traceback(tmp_path):
     p = subprocess.run([sys.executable, "-m", "gan_probe", "filters", str(tmp_path / "missing")],
                        capture_output=True, text=True)
     assert p.returncode == 1 and "Traceback" not in p.stderr and len(p.stderr.strip().splitlines()) == 1
+
+
+def test_default_output_folder(tmp_path):
+    from gan_probe.cli.filters import default_analysis_dir
+
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    ckpt = run / "checkpoints" / "last.pt"
+    assert default_analysis_dir(run, ckpt, "filters") == run / "analysis" / "filters"
+    assert default_analysis_dir(ckpt, ckpt, "filters") == run / "analysis" / "filters"
+    other = tmp_path / "model.pt"
+    assert default_analysis_dir(other, other, "filters") == tmp_path / "analysis" / "filters"

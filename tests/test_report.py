@@ -71,6 +71,9 @@ def test_report_with_missing_analyses_lists_them_with_commands(run):
     # the training section: real images + the final-step grid, and the two SVG plots
     assert text.count("data:image/png;base64,") == 2
     assert text.count("<svg") == 2 and "Losses (BCE)" in text and "D(x)" in text
+    # the train command, with the options that differ from the defaults
+    assert "gan-probe train --dataset digits --max-steps 6 --batch-size 32 --device cpu" in text
+    assert "--log-every 2" in text and "--nz 16 --ngf 8 --ndf 8" in text and "--epochs" not in text
     assert external_refs(text) == [] and "<script" not in text.lower() and "<link" not in text.lower()
 
 
@@ -127,8 +130,11 @@ def test_run_missing_tolerates_failing_and_unknown_commands(run, monkeypatch):
 
 
 def test_run_missing_runs_the_filters_command(run, monkeypatch):
-    only = tuple(a for a in ANALYSES if a.name == "filters")
-    monkeypatch.setattr(report_build, "ANALYSES", only)
+    real = next(a for a in ANALYSES if a.name == "filters")
+    small = Analysis("filters", real.title, real.figure, real.blurb,
+                     lambda r, ds: real.args(r, ds) + ["--n-images", "20", "--features", "0", "--top-k", "2",
+                                                       "--device", "cpu"])
+    monkeypatch.setattr(report_build, "ANALYSES", (small,))
     text, info = build_report(run, run_missing=True)
     assert info["ran"]["filters"]["error"] == "", info["ran"]
     assert (run / "analysis" / "filters" / "guided_backprop.png").is_file()

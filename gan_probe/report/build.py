@@ -143,16 +143,28 @@ def training_section(run_dir: Path, config: dict, config_problem: str) -> str:
 
 
 def training_command(run_dir: Path, config: dict) -> str:
+    """The `gan-probe train` command that made the run: every option that differs from its default."""
+    from dataclasses import fields
+
+    from gan_probe.train import TrainConfig
+
     train = config.get("train")
     if not isinstance(train, dict):
         return ""
-    args = ["gan-probe", "train", "--dataset", str(train.get("dataset", "digits"))]
-    if train.get("max_steps"):
-        args += ["--max-steps", str(train["max_steps"])]
-    else:
-        args += ["--epochs", str(train.get("epochs", ""))]
-    args += ["--seed", str(train.get("seed", 0)), "--out", str(run_dir)]
-    return shlex.join(args)
+    defaults = TrainConfig()
+    args = ["gan-probe", "train"]
+    for f in fields(TrainConfig):
+        if f.name in ("out", "model_config") or f.name not in train:
+            continue
+        value, default = train[f.name], getattr(defaults, f.name)
+        if (value == default and f.name != "dataset") or (f.name == "epochs" and train.get("max_steps")):
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        if isinstance(default, bool):
+            args.append(flag if value else "--no-" + f.name.replace("_", "-"))
+        else:
+            args += [flag, str(value)]
+    return shlex.join(args + ["--out", str(run_dir)])
 
 
 def curves(log: list[dict]) -> str:
