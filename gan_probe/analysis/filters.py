@@ -337,7 +337,7 @@ def visualize_filters(checkpoint: str | os.PathLike, out: str | os.PathLike, *, 
     def purity(which: str) -> float | None:
         """Mean over features of the share of its top-k images carrying the most common label."""
         rows = [labels[r] for r in results[which]["order"]]
-        if any(bool((r < 0).any()) for r in rows):
+        if bool((labels < 0).any()) or labels.unique().numel() < 2:  # unlabelled, or a single class
             return None
         return round(float(np.mean([torch.bincount(r).max().item() / len(r) for r in rows])), 4)
 

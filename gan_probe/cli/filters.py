@@ -8,13 +8,12 @@ from typing import Annotated
 
 import typer
 
-from gan_probe.cli.app import (BatchSizeOpt, CheckpointArg, DataRootOpt, DeviceOpt, DownloadOpt, JsonOpt,
-                               SeedOpt, app)
+from gan_probe.cli.app import BatchSizeOpt, CheckpointArg, DataRootOpt, DeviceOpt, DownloadOpt, JsonOpt, app
 
 
 @app.command(epilog="""Examples:
 
-  gan-probe filters runs/digits                       # paper Fig. 5: 6 features x top-5 images, random vs trained D
+  gan-probe filters runs/digits                # paper Fig. 5: 6 features x top-5, random vs trained D
 
   gan-probe filters runs/digits --layer 1 --features 0-11 --top-k 8
 
@@ -34,7 +33,8 @@ def filters(
                                                            "dataset), e.g. digits, cifar10:test, a folder.")] = "",
     n_images: Annotated[int, typer.Option("--n-images", help="Search at most this many images (a seeded "
                                                              "random subset of larger datasets).")] = 5000,
-    seed: SeedOpt = 0,
+    seed: Annotated[int, typer.Option("--seed", help="Seeds the image subset and the random-init D's weights.")]
+    = 0,
     out: Annotated[Path | None, typer.Option("--out", help="Output folder (default: RUN_DIR/analysis/filters).")]
     = None,
     batch_size: BatchSizeOpt = 256,
