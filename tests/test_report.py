@@ -194,3 +194,19 @@ def test_report_renders_in_headless_chromium(run, tmp_path):
     im = Image.open(shot).convert("L")
     lo, hi = im.getextrema()
     assert hi - lo > 100 and len(im.getcolors(1 << 16)) > 20  # not blank: text and figures rendered
+
+
+def test_pdf_without_a_browser_is_one_line_and_keeps_the_html(run, capsys, monkeypatch):
+    import gan_probe.report.pdf as pdf
+
+    monkeypatch.setattr(pdf, "find_browser", lambda: None)
+    code, _, err = cli(["report", str(run), "--pdf"], capsys)
+    assert code == 1 and len(err.strip().splitlines()) == 1 and "needs Chromium" in err
+    assert (run / "report.html").is_file() and not (run / "report.pdf").exists()
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Debian's chromium")
+def test_pdf_with_chromium(run, capsys):
+    code, _, err = cli(["report", str(run), "--pdf"], capsys)
+    assert code == 0, err
+    assert (run / "report.pdf").read_bytes()[:5] == b"%PDF-"
