@@ -1,0 +1,365 @@
+"""What D's filters respond to: the DCGAN paper's Fig. 5 and its neighbours.
+
+- :func:`first_layer_filters_grid`: D's first conv layer's kernels as an image grid.
+- :func:`feature_responses` / :func:`top_activating`: each chosen channel of a conv
+  layer scored by its maximal (axis-aligned: one channel, one position) response
+  on each image; the top-k images per channel.
+- :func:`guided_backprop`: Springenberg et al. (2014) guided backpropagation of
+  that maximal response to the input image. At every rectifier (D's LeakyReLUs)
+  the backward pass lets a gradient through only where the forward input was > 0
+  AND the incoming gradient is > 0 (:class:`GuidedLeakyReLU`, our own autograd
+  Function: libraries such as Captum only guide ``nn.ReLU``).
+- :func:`visualize_filters`: ``gan-probe filters``; the trained D beside a
+  random-init D of the same architecture (seeded), as the paper's Fig. 5 shows
+  random filters beside trained ones (6 features x top-5 images each).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gan_probe.errors import GanProbeError
+
+DEFAULT_FEATURES = (0, 1, 2, 3, 4, 5)
+
+
+# ---------------------------------------------------------------- guided rectifier
+class GuidedLeakyReLU(torch.autograd.Function):
+    """LeakyReLU forward; guided backward: grad * [input > 0] * [grad > 0].
+
+    Where the input is > 0 LeakyReLU's own derivative is 1, so the guided gradient
+    equals the ordinary one there and is zero everywhere else.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, negative_slope: float) -> torch.Tensor:
+        ctx.save_for_backward(x)
+        return F.leaky_relu(x, negative_slope)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (x,) = ctx.saved_tensors
+        return grad * ((x > 0) & (grad > 0)).to(grad.dtype), None
+
+
+class GuidedLeakyReLUModule(nn.Module):
+    def __init__(self, negative_slope: float):
+        super().__init__()
+        self.negative_slope = negative_slope
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return GuidedLeakyReLU.apply(x, self.negative_slope)
+
+
+def guided_copy(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` (left untouched) with every LeakyReLU / ReLU replaced by the
+    guided rectifier. In eval mode: BatchNorm uses its running statistics."""
+    guided = copy.deepcopy(model).eval()
+
+    def swap(parent: nn.Module) -> None:
+        for name, child in parent.named_children():
+            if isinstance(child, nn.LeakyReLU):
+                setattr(parent, name, GuidedLeakyReLUModule(child.negative_slope))
+            elif isinstance(child, nn.ReLU):
+                setattr(parent, name, GuidedLeakyReLUModule(0.0))
+            else:
+                swap(child)
+
+    swap(guided)
+    for p in guided.parameters():
+        p.requires_grad_(False)
+    return guided
+
+
+# ---------------------------------------------------------------- responses
+def check_layer_and_features(d: nn.Module, layer: int, features: list[int]) -> tuple[int, list[int]]:
+    """``layer`` (negative counts from the end) as an index into ``d.blocks``; features checked."""
+    n = len(d.blocks)
+    if not -n <= layer < n:
+        raise GanProbeError(f"--layer {layer} is out of range: the discriminator has {n} conv layers "
+                            f"(0..{n - 1}, or -1 for the last)")
+    layer = layer % n
+    width = d.blocks[layer][0].out_channels
+    if not features:
+        raise GanProbeError("--features is empty; give channel indices such as 0,1,2,3,4,5")
+    bad = [f for f in features if not 0 <= f < width]
+    if bad:
+        raise GanProbeError(f"feature index {bad[0]} is out of range: conv layer {layer} has {width} channels "
+                            f"(0..{width - 1})")
+    return layer, list(features)
+
+
+def layer_output(d: nn.Module, x: torch.Tensor, layer: int) -> torch.Tensor:
+    """Conv layer ``layer``'s map (after its LeakyReLU); stops there."""
+    for block in d.blocks[: layer + 1]:
+        x = block(x)
+    return x
+
+
+@torch.inference_mode()
+def feature_responses(d: nn.Module, images: torch.Tensor, layer: int, features: list[int],
+                      batch_size: int = 256, device: str | torch.device = "cpu") -> torch.Tensor:
+    """N x len(features): each image's maximal response of each feature (max over positions)."""
+    out = []
+    idx = torch.as_tensor(features, dtype=torch.long)
+    for start in range(0, len(images), batch_size):
+        x = images[start:start + batch_size].to(device).float()
+        maps = layer_output(d, x, layer)[:, idx.to(x.device)]
+        out.append(maps.amax(dim=(2, 3)).float().cpu())
+    return torch.cat(out) if out else torch.empty(0, len(features))
+
+
+def top_activating(responses: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(values, indices), each F x k: per feature the k images with the largest response,
+    largest first; ties broken by the lower image index (a stable order)."""
+    if k < 1:
+        raise GanProbeError(f"--top-k must be >= 1, got {k}")
+    k = min(k, responses.shape[0])
+    order = torch.from_numpy(np.argsort(-responses.T.numpy(), axis=1, kind="stable")[:, :k].copy())
+    return torch.gather(responses.T, 1, order), order
+
+
+def guided_backprop(d: nn.Module, images: torch.Tensor, layer: int, feature: int,
+                    device: str | torch.device = "cpu") -> torch.Tensor:
+    """Guided gradient of each image's maximal response of ``feature`` at ``layer``
+    (N x C x H x W, CPU). ``d`` is copied and guided; the caller's module is unchanged."""
+    return guided_gradient(guided_copy(d).to(device), images, layer, feature, device)
+
+
+def guided_gradient(guided: nn.Module, images: torch.Tensor, layer: int, feature: int,
+                    device: str | torch.device = "cpu") -> torch.Tensor:
+    """As :func:`guided_backprop`, on a model :func:`guided_copy` already made (reused across features)."""
+    x = images.to(device).float().clone().requires_grad_(True)
+    with torch.enable_grad():
+        maps = layer_output(guided, x, layer)[:, feature]  # N x H x W
+        peak = maps.flatten(1).amax(dim=1)  # the maximal axis-aligned response of each image
+        (grad,) = torch.autograd.grad(peak.sum(), x)
+    return grad.detach().float().cpu()
+
+
+# ---------------------------------------------------------------- pictures
+def gradient_to_image(grad: torch.Tensor, percentile: float = 99.0) -> torch.Tensor:
+    """Signed gradients -> [-1, 1] images, zero at mid-grey, each image scaled by
+    the given percentile of its |values| (so one hot pixel does not wash it out)."""
+    flat = grad.flatten(1).abs()
+    scale = torch.quantile(flat, percentile / 100.0, dim=1).clamp_min(1e-12)
+    return (grad / scale[:, None, None, None]).clamp(-1, 1)
+
+
+def first_layer_filters_grid(d: nn.Module, cell: int = 32) -> torch.Tensor:
+    """D's first conv kernels (out x in x k x k), each min-max scaled, upscaled
+    (nearest) to ``cell`` px: out x in x cell x cell in [-1, 1]."""
+    w = d.blocks[0][0].weight.detach().float().cpu()
+    lo = w.flatten(1).amin(1)[:, None, None, None]
+    hi = w.flatten(1).amax(1)[:, None, None, None]
+    w = (w - lo) / (hi - lo).clamp_min(1e-12)
+    w = F.interpolate(w, size=(cell, cell), mode="nearest")
+    return w * 2 - 1
+
+
+def upscale(images: torch.Tensor, min_size: int = 64) -> torch.Tensor:
+    """Nearest-neighbour upscale small images by an integer factor so each is >= min_size px."""
+    s = max(1, -(-min_size // images.shape[-1]))
+    return F.interpolate(images, scale_factor=s, mode="nearest") if s > 1 else images
+
+
+def grid_array(images: torch.Tensor, nrow: int, padding: int = 2, pad_value: float = 1.0) -> np.ndarray:
+    """Images in [-1, 1] -> one H x W x 3 uint8 grid array."""
+    from torchvision.utils import make_grid
+
+    x = images.float() * 0.5 + 0.5
+    if x.shape[1] == 1:
+        x = x.expand(-1, 3, -1, -1)
+    g = make_grid(x, nrow=nrow, padding=padding, pad_value=pad_value)
+    return (g.clamp(0, 1) * 255 + 0.5).to(torch.uint8).permute(1, 2, 0).numpy()
+
+
+def save_png(array: np.ndarray, path: Path) -> Path:
+    from PIL import Image
+
+    from gan_probe.io import atomic_path
+
+    with atomic_path(path) as tmp:
+        Image.fromarray(array).save(tmp, format="png")
+    return path
+
+
+def titled_side_by_side(panels: list[tuple[str, np.ndarray]], row_labels: list[str] = (), gap: int = 16
+                        ) -> np.ndarray:
+    """Panels placed left to right on white, each with its title above it; ``row_labels`` (one per grid
+    row, rows of equal height) go in a gutter on the left."""
+    from PIL import Image, ImageDraw
+
+    title_h, gutter = 18, (34 if row_labels else 0)
+    h = max(a.shape[0] for _, a in panels) + title_h
+    w = gutter + sum(a.shape[1] for _, a in panels) + gap * (len(panels) - 1)
+    canvas = Image.new("RGB", (w, h), "white")
+    draw = ImageDraw.Draw(canvas)
+    if row_labels:
+        row_h = (panels[0][1].shape[0] - 2) / len(row_labels)
+        for i, label in enumerate(row_labels):
+            draw.text((2, title_h + 2 + row_h * (i + 0.5) - 5), label, fill=(60, 60, 60))
+    x = gutter
+    for title, a in panels:
+        draw.text((x + 2, 3), title, fill=(20, 20, 20))
+        canvas.paste(Image.fromarray(a), (x, title_h))
+        x += a.shape[1] + gap
+    return np.asarray(canvas)
+
+
+# ---------------------------------------------------------------- the command
+def parse_features(text: str) -> list[int]:
+    """"0,1,2" or "0-5" (or a mix) -> [0, 1, 2, ...]."""
+    out: list[int] = []
+    for part in str(text).split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            if re.fullmatch(r"\d+\s*-\s*\d+", part):
+                a, b = part.split("-")
+                out.extend(range(int(a), int(b) + 1))
+            else:
+                out.append(int(part))
+        except ValueError:
+            raise GanProbeError(f"--features expects channel indices like 0,1,2 or 0-5, got {text!r}") from None
+    if not out:
+        raise GanProbeError("--features is empty; give channel indices such as 0,1,2,3,4,5")
+    return out
+
+
+def load_images(dataset: str, image_size: int, channels: int, n_images: int, seed: int,
+                data_root: str | os.PathLike | None = None, download: bool = False
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(images, labels, dataset indices): all of ``dataset`` if it has <= n_images,
+    else a seeded random subset of n_images (indices sorted)."""
+    from gan_probe.data import TensorImageDataset, load_dataset
+
+    if n_images < 1:
+        raise GanProbeError(f"--n-images must be >= 1, got {n_images}")
+    ds = load_dataset(dataset, image_size, channels, data_root, download)
+    n = len(ds)
+    if n <= n_images:
+        idx = torch.arange(n)
+    else:
+        idx = torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:n_images].sort().values
+    if isinstance(ds, TensorImageDataset):
+        return ds.images[idx].float(), ds.labels[idx].long(), idx
+    items = [ds[int(i)] for i in idx]
+    return (torch.stack([im for im, _ in items]).float(), torch.tensor([int(lb) for _, lb in items]), idx)
+
+
+def random_discriminator(config, seed: int) -> nn.Module:
+    """Same architecture, random init (N(0, 0.02)), seeded; eval mode."""
+    from gan_probe.models import Discriminator
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return Discriminator(config).eval()
+
+
+def analyse_discriminator(d: nn.Module, images: torch.Tensor, layer: int, features: list[int], top_k: int,
+                          batch_size: int, device) -> dict:
+    """Top-k images and their guided gradients for each feature of one D."""
+    responses = feature_responses(d, images, layer, features, batch_size, device)
+    values, order = top_activating(responses, top_k)
+    tops, grads = [], []
+    guided = guided_copy(d).to(device)
+    for row, feature in enumerate(features):
+        chosen = images[order[row]]
+        tops.append(chosen)
+        grads.append(gradient_to_image(guided_gradient(guided, chosen, layer, feature, device)))
+    return {"values": values, "order": order, "top_images": torch.cat(tops), "guided": torch.cat(grads)}
+
+
+def visualize_filters(checkpoint: str | os.PathLike, out: str | os.PathLike, *, layer: int = -1,
+                      features: list[int] = DEFAULT_FEATURES, top_k: int = 5, dataset: str = "",
+                      n_images: int = 5000, seed: int = 0, batch_size: int = 256,
+                      device: str | torch.device = "cpu", data_root: str | os.PathLike | None = None,
+                      download: bool = False) -> dict:
+    """``gan-probe filters``: write the figures and summary.json into ``out``; return the summary."""
+    from gan_probe.checkpoint import load_checkpoint, load_discriminator
+
+    state = load_checkpoint(checkpoint)
+    d, config = load_discriminator(state["path"], device)
+    layer, features = check_layer_and_features(d, layer, list(features))
+    if top_k < 1:
+        raise GanProbeError(f"--top-k must be >= 1, got {top_k}")
+    dataset = dataset or (state.get("train") or {}).get("dataset") or "digits"
+    images, labels, indices = load_images(dataset, config.image_size, config.channels, n_images, seed,
+                                          data_root, download)
+    top_k = min(top_k, len(images))
+    rand = random_discriminator(config, seed).to(device)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    results = {"trained": analyse_discriminator(d, images, layer, features, top_k, batch_size, device),
+               "random": analyse_discriminator(rand, images, layer, features, top_k, batch_size, device)}
+    files: dict[str, str] = {}
+
+    def write(name: str, array: np.ndarray) -> None:
+        files[name] = str(save_png(array, out / f"{name}.png"))
+
+    rows = [f"f{f}" for f in features]
+    for name, key in (("guided_backprop", "guided"), ("top_images", "top_images")):
+        write(name, titled_side_by_side([
+            ("Random filters", grid_array(upscale(results["random"][key]), nrow=top_k)),
+            ("Trained filters", grid_array(upscale(results["trained"][key]), nrow=top_k))], rows))
+    n_filters = d.blocks[0][0].out_channels
+    write("first_layer_filters", titled_side_by_side([
+        ("Trained D, first conv layer", grid_array(first_layer_filters_grid(d), nrow=min(8, n_filters))),
+        ("Random-init D", grid_array(first_layer_filters_grid(rand), nrow=min(8, n_filters)))]))
+    captions = {
+        "guided_backprop.png": (f"Guided backpropagation of the maximal response of features {features} of conv "
+                                f"layer {layer} (rows), on the top-{top_k} images of each (columns); random-init "
+                                f"D left, trained D right (paper Fig. 5)"),
+        "top_images.png": f"The {top_k} images (of {len(images)} searched) that excite each feature most",
+        "first_layer_filters.png": "D's first-layer kernels, each min-max scaled (trained | random init)",
+    }
+
+    def per_feature(which: str) -> list[dict]:
+        r = results[which]
+        return [{"feature": f,
+                 "dataset_index": [int(indices[j]) for j in r["order"][row].tolist()],
+                 "label": [int(labels[j]) for j in r["order"][row].tolist()],
+                 "response": [round(float(v), 6) for v in r["values"][row].tolist()]}
+                for row, f in enumerate(features)]
+
+    def purity(which: str) -> float | None:
+        """Mean over features of the share of its top-k images carrying the most common label."""
+        rows = [labels[r] for r in results[which]["order"]]
+        if bool((labels < 0).any()) or labels.unique().numel() < 2:  # unlabelled, or a single class
+            return None
+        return round(float(np.mean([torch.bincount(r).max().item() / len(r) for r in rows])), 4)
+
+    summary = {
+        "analysis": "filters",
+        "paper_figure": "Fig. 5 (guided backpropagation, random vs trained filters)",
+        "command": (f"gan-probe filters {checkpoint} --layer {layer} --features {','.join(map(str, features))} "
+                    f"--top-k {top_k} --dataset {dataset} --n-images {n_images} --seed {seed}"),
+        "checkpoint": state["path"],
+        "step": state.get("step"),
+        "settings": {"layer": layer, "layer_channels": d.blocks[layer][0].out_channels,
+                     "features": features, "top_k": top_k, "dataset": dataset, "n_images": len(images),
+                     "seed": seed, "random_init_seed": seed,
+                     "response": "max over positions of the channel's map after LeakyReLU",
+                     "guided_rule": "grad * [input > 0] * [grad > 0] at every LeakyReLU"},
+        "top_k_label_purity": {"trained": purity("trained"), "random": purity("random")},
+        "trained": per_feature("trained"),
+        "random": per_feature("random"),
+        "files": {**files, "summary": str(out / "summary.json")},
+        "captions": captions,
+    }
+    from gan_probe.io import atomic_write_text
+
+    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2))
+    return summary

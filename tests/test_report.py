@@ -1,0 +1,212 @@
+"""gan-probe report: every section, embedded images, no network, missing analyses, bad inputs."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from gan_probe.cli import main
+from gan_probe.report import build_report, write_report
+from gan_probe.report import build as report_build
+from gan_probe.report.sections import ANALYSES, Analysis, run_datasets
+from gan_probe.report.svg import line_plot, nice_ticks
+
+SECTION_IDS = ("training", "score", "memorization", "walk", "arithmetic", "filters", "classify")
+
+
+def cli(args: list[str], capsys) -> tuple[int, str, str]:
+    try:
+        main(args)
+        code = 0
+    except SystemExit as e:
+        code = int(e.code or 0)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def external_refs(text: str) -> list[str]:
+    """src/href/url() values that would reach outside the file."""
+    refs = re.findall(r'(?:src|href)\s*=\s*"([^"]*)"', text) + re.findall(r"url\(([^)]*)\)", text)
+    return [r for r in refs if not (r.startswith("data:") or r.startswith("#"))]
+
+
+@pytest.fixture
+def run(tiny_run, tmp_path) -> Path:
+    """A private copy of the tiny run (analysis folders are added per test)."""
+    dst = tmp_path / "run"
+    shutil.copytree(tiny_run, dst)
+    return dst
+
+
+def add_analysis(run: Path, name: str, summary: dict | None, images: dict[str, tuple[int, int]]) -> Path:
+    folder = run / "analysis" / name
+    folder.mkdir(parents=True)
+    for fname, (w, h) in images.items():
+        im = Image.new("RGB", (w, h), (40, 120, 200))
+        if fname.endswith(".gif"):
+            frames = [Image.new("P", (w, h), i) for i in range(3)]
+            frames[0].save(folder / fname, save_all=True, append_images=frames[1:], duration=100, loop=0)
+        else:
+            im.save(folder / fname)
+    if summary is not None:
+        (folder / "summary.json").write_text(json.dumps(summary))
+    return folder
+
+
+def test_report_with_missing_analyses_lists_them_with_commands(run):
+    text, info = build_report(run)
+    for sid in SECTION_IDS:
+        assert f'id="{sid}"' in text
+    assert all(info["sections"][a.name] == "not run" for a in ANALYSES)
+    assert f"gan-probe filters {run}" in text and f"gan-probe memorization {run} --train digits:train" in text
+    assert text.count("not run") >= len(ANALYSES)
+    assert "pt_inception-2015-12-05-6726825d.pth" in text  # how to get the Inception weights
+    # the training section: real images + the final-step grid, and the two SVG plots
+    assert text.count("data:image/png;base64,") == 2
+    assert text.count("<svg") == 2 and "Losses (BCE)" in text and "D(x)" in text
+    # the train command, with the options that differ from the defaults
+    assert "gan-probe train --dataset digits --max-steps 6 --batch-size 32 --device cpu" in text
+    assert "--log-every 2" in text and "--nz 16 --ngf 8 --ndf 8" in text and "--epochs" not in text
+    assert external_refs(text) == [] and "<script" not in text.lower() and "<link" not in text.lower()
+
+
+def test_report_embeds_every_analysis_image_and_table(run):
+    add_analysis(run, "walk", {"command": "gan-probe walk RUN --gif --seed 3",
+                               "settings": {"rows": 4, "steps": 8, "seed": 3},
+                               "path_jumps": [{"path": 0, "max_jump": 0.25}, {"path": 1, "max_jump": 0.5}]},
+                 {"walk.png": (40, 20), "walk.gif": (16, 16)})
+    add_analysis(run, "classify", {"command": "gan-probe classify RUN --features disc",
+                                   "test_accuracy": 0.9123, "settings": {"C": 0.01}}, {})
+    add_analysis(run, "memorization", None, {"nn.png": (30, 30)})  # no summary.json: still shown
+    (run / "analysis" / "memorization" / "deep").mkdir()
+    Image.new("RGB", (10, 10)).save(run / "analysis" / "memorization" / "deep" / "more.png")
+    add_analysis(run, "custom-thing", {"value": 1.5}, {"c.png": (12, 12)})  # an analysis the report does not know
+    out = run / "r.html"
+    info = write_report(run, out)
+    text = out.read_text()
+    assert info["sections"]["walk"] == "done" and info["sections"]["classify"] == "done"
+    assert info["sections"]["custom-thing"] == "done" and info["sections"]["filters"] == "not run"
+    assert "gan-probe walk RUN --gif --seed 3" in text  # the command recorded in summary.json
+    assert "data:image/gif;base64," in text
+    # 2 training images + walk.png + walk.gif + nn.png + deep/more.png + c.png
+    assert len(re.findall(r'src="data:image/', text)) == 7
+    assert "82.8%" in text and "22.48%" in text and "test_accuracy" in text and "0.9123" in text
+    assert "<th>max_jump</th>" in text  # a list of records becomes a table
+    assert "no summary.json" in text
+    assert external_refs(text) == []
+
+
+def test_report_survives_broken_parts(run):
+    add_analysis(run, "walk", None, {"broken.png": (4, 4)})
+    (run / "analysis" / "walk" / "summary.json").write_text("{not json")
+    (run / "analysis" / "walk" / "broken.png").write_bytes(b"not a png")
+    with (run / "log.jsonl").open("a") as f:
+        f.write('{"step": 99, "loss_d": 1.0\n')  # a run killed mid-line
+    shutil.rmtree(run / "samples")
+    text, info = build_report(run)
+    assert info["sections"]["walk"] == "done"
+    assert "summary.json unreadable" in text and "cannot read image broken.png" in text
+    assert "1 unreadable line(s) in log.jsonl" in text and "no sample grids" in text
+
+
+def test_run_missing_tolerates_failing_and_unknown_commands(run, monkeypatch):
+    fake = (
+        Analysis("nosuchcommand", "Unknown", "-", "-", lambda r, ds: ["nosuchcommand", r]),
+        Analysis("info", "A command that writes nothing", "-", "-", lambda r, ds: ["info", r, "--json"]),
+    )
+    monkeypatch.setattr(report_build, "ANALYSES", fake)
+    text, info = build_report(run, run_missing=True)
+    assert "No such command" in info["ran"]["nosuchcommand"]["error"]
+    assert info["ran"]["info"]["error"] == "finished but wrote nothing to analysis/info/"
+    assert info["sections"] == {"nosuchcommand": "not run", "info": "not run"}
+    assert "--run-missing: " in text and "No such command" in text
+
+
+def test_run_missing_runs_the_filters_command(run, monkeypatch):
+    real = next(a for a in ANALYSES if a.name == "filters")
+    small = Analysis("filters", real.title, real.figure, real.blurb,
+                     lambda r, ds: real.args(r, ds) + ["--n-images", "20", "--features", "0", "--top-k", "2",
+                                                       "--device", "cpu"])
+    monkeypatch.setattr(report_build, "ANALYSES", (small,))
+    text, info = build_report(run, run_missing=True)
+    assert info["ran"]["filters"]["error"] == "", info["ran"]
+    assert (run / "analysis" / "filters" / "guided_backprop.png").is_file()
+    assert info["sections"]["filters"] == "done" and "Fig. 5" in text
+
+
+def test_report_cli_default_out_and_json(run, capsys):
+    code, out, err = cli(["report", str(run), "--json"], capsys)
+    assert code == 0, err
+    info = json.loads(out)
+    assert info["out"] == str(run / "report.html") and (run / "report.html").is_file()
+    assert set(SECTION_IDS[1:]) <= set(info["sections"])
+
+
+@pytest.mark.parametrize("make, needle", [
+    (lambda tmp: tmp / "missing", "run directory not found"),
+    (lambda tmp: (tmp / "file.txt").write_text("x") and tmp / "file.txt", "not a run directory"),
+    (lambda tmp: (tmp / "empty").mkdir() or tmp / "empty", "is not a gan-probe run"),
+])
+def test_report_bad_run_dir(tmp_path, capsys, make, needle):
+    code, _, err = cli(["report", str(make(tmp_path))], capsys)
+    assert code == 1
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err and needle in err, err
+
+
+def test_report_cli_subprocess_error_is_one_line(tmp_path):
+    p = subprocess.run([sys.executable, "-m", "gan_probe", "report", str(tmp_path / "nope")],
+                       capture_output=True, text=True)
+    assert p.returncode == 1 and "Traceback" not in p.stderr and len(p.stderr.strip().splitlines()) == 1
+
+
+def test_run_datasets():
+    assert run_datasets("digits").train == "digits:train" and run_datasets("digits").test == "digits:test"
+    assert run_datasets("cifar10:train").test == "cifar10:test"
+    assert run_datasets("/data/faces").train == "/data/faces" and run_datasets("/data/faces").test == ""
+
+
+def test_svg_plot_and_ticks():
+    assert nice_ticks(0, 1) == [0, 0.2, 0.4, 0.6, 0.8, 1.0]
+    svg = line_plot({"a": ([0, 1, 2], [1.0, 0.5, 0.25]), "b": ([0, 2], [0.0, float("nan")])},
+                    title="t", xlabel="step")
+    assert svg.count("<polyline") == 2 and "nan" not in svg.split("<polyline")[1]
+    assert "no data" in line_plot({}, title="t", xlabel="x")
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Debian's chromium (headless screenshot)")
+def test_report_renders_in_headless_chromium(run, tmp_path):
+    add_analysis(run, "walk", {"command": "gan-probe walk RUN"}, {"walk.png": (64, 64)})
+    out = run / "report.html"
+    write_report(run, out)
+    shot = tmp_path / "shot.png"
+    subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync", "--no-first-run",
+                    f"--user-data-dir={tmp_path / 'profile'}", "--proxy-server=127.0.0.1:9",
+                    f"--screenshot={shot}", "--window-size=1000,1400", out.resolve().as_uri()],
+                   capture_output=True, timeout=120, check=False)
+    im = Image.open(shot).convert("L")
+    lo, hi = im.getextrema()
+    assert hi - lo > 100 and len(im.getcolors(1 << 16)) > 20  # not blank: text and figures rendered
+
+
+def test_pdf_without_a_browser_is_one_line_and_keeps_the_html(run, capsys, monkeypatch):
+    import gan_probe.report.pdf as pdf
+
+    monkeypatch.setattr(pdf, "find_browser", lambda: None)
+    code, _, err = cli(["report", str(run), "--pdf"], capsys)
+    assert code == 1 and len(err.strip().splitlines()) == 1 and "needs Chromium" in err
+    assert (run / "report.html").is_file() and not (run / "report.pdf").exists()
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Debian's chromium")
+def test_pdf_with_chromium(run, capsys):
+    code, _, err = cli(["report", str(run), "--pdf"], capsys)
+    assert code == 0, err
+    assert (run / "report.pdf").read_bytes()[:5] == b"%PDF-"
