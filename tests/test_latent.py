@@ -172,6 +172,9 @@ def test_offline_ppl_of_a_linear_generator_matches_its_closed_form():
     assert "not comparable" in res["note"]
     doubled = perceptual_path_length(LinearG(scale=2.0), CONFIG, {"pixels": pixels()}, seed=0, n=3000)["pixels"]
     assert doubled["value"] == pytest.approx(4 * res["value"], rel=1e-4)  # squared distance: quadratic in scale
+    # documented limit: a piecewise-constant (memorising) G scores 0 (its rare jumps are trimmed away);
+    # the sharp-transition rule, not this number, is the memorization check
+    assert perceptual_path_length(LookupG(), CONFIG, {"pixels": pixels()}, seed=0, n=500)["pixels"]["value"] == 0.0
 
 
 # ---------------------------------------------------------------- arithmetic and the sheet

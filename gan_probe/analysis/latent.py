@@ -326,7 +326,9 @@ def load_feature_spaces(names: str, checkpoint, device) -> tuple[dict, dict]:
         try:
             spaces[name] = get_feature_space(name, checkpoint=checkpoint, device=device)
         except (GanProbeError, ImportError) as e:
+            why = ("not part of this installation" if isinstance(e, ImportError)
+                   else " ".join(str(e).split()) or type(e).__name__)
             if name not in optional:
-                raise GanProbeError(f"feature space {name!r} is not available: {e}") from e
-            skipped[name] = " ".join(str(e).split()) or type(e).__name__
+                raise GanProbeError(f"feature space {name!r} is not available: {why}") from e
+            skipped[name] = why
     return spaces, skipped

@@ -96,7 +96,7 @@ def walk_figure(frames: torch.Tensor, labels: list[str], notes: list[str], sharp
             x = left + j * (tw + GAP)
             canvas.paste(tiles[r * steps + j], (x, y))
         for j in (0, steps - 1):
-            _frame(draw, left + j * (tw + GAP), y, tw, th, ENDPOINT, 1)
+            _frame(draw, left + j * (tw + GAP), y, tw, th, ENDPOINT)
         k = sharp_steps[r]
         if k is not None:
             x = left + (k + 1) * (tw + GAP) - GAP // 2 - 2
@@ -172,16 +172,17 @@ def arithmetic_figure(concepts: list[tuple[str, list[int], torch.Tensor, torch.T
     op_w = 40
     n_ex = max(len(c[2]) for c in concepts)
     top = 36
-    col_h = cap + n_ex * (th + cap) + 10 + th + cap  # name, exemplars with captions, gap, average with caption
+    avg_y = top + cap + n_ex * (th + cap) + 10  # the averages' row: the equation's line
     block = 3 * (tw + GAP)
-    width = GAP * 2 + 3 * (tw + op_w) + block + 20
-    pixel_top = top + max(col_h, cap + block) + 24
+    bx = GAP + 3 * (tw + op_w) + 4
+    by = max(top + cap, avg_y + th // 2 - block // 2)  # the 3x3 block centred on the equation's line
+    width = bx + block + GAP
+    pixel_top = max(avg_y + th + cap, by + block) + 24
     height = pixel_top + cap + th + cap + 12
     canvas = Image.new("RGB", (width, height), BACKGROUND)
     draw = ImageDraw.Draw(canvas)
     draw.text((GAP, 8), title, fill=TEXT, font=fb)
     ops = ["-", "+", "="]
-    avg_y = top + cap + n_ex * (th + cap) + 10
     for c, (name, indices, exemplars, average) in enumerate(concepts):
         x = GAP + c * (tw + op_w)
         draw.text((x, top), name, fill=TEXT, font=fb)
@@ -191,10 +192,8 @@ def arithmetic_figure(concepts: list[tuple[str, list[int], torch.Tensor, torch.T
             draw.text((x, y + th + 1), f"#{indices[k]}", fill=MUTED, font=f)
         canvas.paste(to_tiles(average, scale)[0], (x, avg_y))
         _frame(draw, x, avg_y, tw, th, ENDPOINT)
-        draw.text((x, avg_y + th + 2), "mean z", fill=ENDPOINT, font=f)
+        draw.text((x, avg_y + th + 2), f"G(mean z {name})", fill=ENDPOINT, font=f)
         draw.text((x + tw + op_w // 2 - 8, avg_y + th // 2 - 18), ops[c], fill=TEXT, font=fo)
-    bx = GAP + 3 * (tw + op_w) + 4
-    by = avg_y + th // 2 - block // 2 if avg_y + th // 2 - block // 2 > top + cap else top + cap
     draw.text((bx, by - cap), f"result (centre) + U(-{noise:g}, {noise:g}) noise", fill=TEXT, font=f)
     for k, tile in enumerate(to_tiles(result_grid, scale)):
         x, y = bx + (k % 3) * (tw + GAP), by + (k // 3) * (th + GAP)
@@ -207,9 +206,10 @@ def arithmetic_figure(concepts: list[tuple[str, list[int], torch.Tensor, torch.T
     for c, tile in enumerate(to_tiles(pixel_means, scale)):
         x = GAP + c * (tw + op_w)
         canvas.paste(tile, (x, y))
-        draw.text((x, y + th + 1), f"mean {concepts[c][0].split()[0]}", fill=MUTED, font=f)
+        draw.text((x, y + th + 1), f"mean image {concepts[c][0]}", fill=MUTED, font=f)
         draw.text((x + tw + op_w // 2 - 8, y + th // 2 - 18), ops[c], fill=TEXT, font=fo)
     x = bx + tw + GAP
     canvas.paste(to_tiles(pixel_result.clamp(-1, 1), scale)[0], (x, y))
     _frame(draw, x, y, tw, th, ALERT)
+    draw.text((x, y + th + 2), "pixel result", fill=ALERT, font=f)
     return canvas
