@@ -124,13 +124,13 @@ def result_latents(result: torch.Tensor, noise: float, seed: int) -> torch.Tenso
 def vector_arithmetic(g: torch.nn.Module, config: DCGANConfig, seed: int, indices: dict[str, list[int]],
                       noise: float = 0.25, batch_size: int = 256) -> ArithmeticResult:
     """Fig. 7: ``indices`` maps "a", "b", "c" to sample indices of ``seed``."""
-    from gan_probe.analysis.latent import decode, mean_latent
+    from gan_probe.analysis.latent import decode
 
     missing = [c for c in CONCEPTS if not indices.get(c)]
     if missing:
         raise GanProbeError(f"vector arithmetic needs exemplars for {', '.join('--' + c for c in missing)}")
     zs = {c: torch.stack([latents(config, seed, i, 1)[0] for i in indices[c]]) for c in CONCEPTS}
-    mean_z = {c: mean_latent(config, seed, indices[c]) for c in CONCEPTS}
+    mean_z = {c: zs[c].mean(0) for c in CONCEPTS}
     result = mean_z["a"] - mean_z["b"] + mean_z["c"]
     grid_z = result_latents(result, noise, seed)
     every = decode(g, torch.cat([*zs.values(), torch.stack(list(mean_z.values())), grid_z]), batch_size)

@@ -203,7 +203,8 @@ class SharpRule:
 
 def step_distances(features: torch.Tensor) -> torch.Tensor:
     """Euclidean distance between consecutive rows (frames) of a T x dim matrix."""
-    return (features[1:].double() - features[:-1].double()).norm(dim=1)
+    features = features.double()
+    return (features[1:] - features[:-1]).norm(dim=1)
 
 
 def _zoom_ratio(g: torch.nn.Module, space: FeatureFn, path: WalkPath, lo: float, hi: float, step: float,
@@ -228,8 +229,9 @@ def path_smoothness(g: torch.nn.Module, space: FeatureFn, path: WalkPath, frames
     the endpoints coincide); ``length_ratio``: their sum (1 = a straight line);
     ``zoom_ratio``/``sharp``: the rule of :class:`SharpRule`.
     """
-    d = step_distances(space(frames))
-    ends = float((space(frames[-1:]).double() - space(frames[:1]).double()).norm())
+    features = space(frames).double()
+    d = step_distances(features)
+    ends = float((features[-1] - features[0]).norm())
     k = int(torch.argmax(d))
     largest = float(d[k])
     if ends > 0:
