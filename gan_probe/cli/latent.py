@@ -28,15 +28,15 @@ def default_out(checkpoint: Path, command: str) -> Path:
 
 Examples:
 
-  gan-probe walk reference_models/digits --gif                       # Fig. 4: 8 rows through 9 random points
+  gan-probe walk reference_models/digits --gif        # Fig. 4: 8 rows, 9 points
 
   gan-probe walk runs/celeba --rows 4 --steps 12 --mode slerp --seed 3
 
-  gan-probe arithmetic runs/celeba --sheet --seed 0                   # number the samples, then pick a set each side:
+  gan-probe arithmetic runs/celeba --sheet --seed 0   # numbered samples to pick from
 
-  gan-probe walk runs/celeba --seed 0 --from-indices 3,7,12 --to-indices 5,9,22 --rows 4   # Fig. 8
+  gan-probe walk runs/celeba --seed 0 --from-indices 3,7,12 --to-indices 5,9,22   # Fig. 8
 
-  gan-probe walk runs/celeba --endpoints runs/celeba/analysis/walk/endpoints.json   # redraw a walk exactly
+  gan-probe walk runs/celeba --endpoints runs/celeba/analysis/walk/endpoints.json  # redraw exactly
 """)
 def walk(
     checkpoint: CheckpointArg,
@@ -136,13 +136,13 @@ def _print_walk(s: dict) -> None:
 
 Examples:
 
-  gan-probe arithmetic reference_models/digits --sheet --seed 0      # 1. write a numbered sheet of samples
+  gan-probe arithmetic reference_models/digits --sheet --seed 0     # 1. numbered samples
 
-  gan-probe arithmetic reference_models/digits --seed 0 --a 3,7,12 --b 5,9,22 --c 1,4,8   # 2. A - B + C
+  gan-probe arithmetic reference_models/digits --seed 0 --a 3,7,12 --b 5,9,22 --c 1,4,8
 
   gan-probe arithmetic runs/celeba --seed 0 --a 3,7,12 --b 5,9,22 --c 1,4,8 --noise 0.1 --json
 
-Labelling exemplars with a classifier (--labels-from) is not implemented: pick them from the sheet.
+Naming exemplars with a classifier (--labels-from) is not implemented: pick them from the sheet.
 """)
 def arithmetic(
     checkpoint: CheckpointArg,
