@@ -156,7 +156,7 @@ def turn_paths(config: DCGANConfig, seed: int, from_indices: list[int], to_indic
     paths = [WalkPath(f"{label_a} -> {label_b}", a, b, mode)]
     bases = latents(config, seed, 0, rows) if rows > 0 else torch.empty(0, config.nz)
     for k, z in enumerate(bases):
-        paths.append(WalkPath(f"#{k} -/+ turn", z - v / 2, z + v / 2, "lerp"))
+        paths.append(WalkPath(f"#{k} - v/2 -> #{k} + v/2", z - v / 2, z + v / 2, "lerp"))
     return paths
 
 
@@ -327,7 +327,7 @@ def load_feature_spaces(names: str, checkpoint, device) -> tuple[dict, dict]:
     for name in dict.fromkeys(wanted):
         try:
             spaces[name] = get_feature_space(name, checkpoint=checkpoint, device=device)
-        except (GanProbeError, ImportError) as e:
+        except (GanProbeError, ImportError, OSError) as e:
             why = ("not part of this installation" if isinstance(e, ImportError)
                    else " ".join(str(e).split()) or type(e).__name__)
             if name not in optional:
