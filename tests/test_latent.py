@@ -177,6 +177,15 @@ def test_offline_ppl_of_a_linear_generator_matches_its_closed_form():
     assert perceptual_path_length(LookupG(), CONFIG, {"pixels": pixels()}, seed=0, n=500)["pixels"]["value"] == 0.0
 
 
+def test_auto_features_take_pixels_and_disc_and_inception_only_when_it_loads(tiny_checkpoint):
+    from gan_probe.analysis.latent import load_feature_spaces
+
+    spaces, skipped = load_feature_spaces("auto", tiny_checkpoint, "cpu")
+    assert {"pixels", "disc"} <= set(spaces)
+    assert set(spaces) | set(skipped) == {"pixels", "disc", "inception"} and not set(spaces) & set(skipped)
+    assert all(isinstance(why, str) and why for why in skipped.values())
+
+
 # ---------------------------------------------------------------- arithmetic and the sheet
 def test_arithmetic_in_z_equals_arithmetic_in_images_for_a_linear_generator():
     r = vector_arithmetic(LinearG(), CONFIG, 7, {"a": [3, 7, 12], "b": [5, 9, 22], "c": [1, 4, 8]}, noise=0.25)
