@@ -82,13 +82,17 @@ def walk_figure(frames: torch.Tensor, labels: list[str], notes: list[str], sharp
     tw, th = tiles[0].size
     f, fb = font(13), font(15)
     left = _measure(labels, f) + 16
-    right = _measure(notes, f) + 16
+    header = f"jump = step / endpoint distance (even: {1 / (steps - 1):.2f})"
+    right = _measure(notes + [header], f) + 16
     top = 34
-    width = left + steps * (tw + GAP) + right
+    notes_x = left + steps * (tw + GAP) + 6
+    header_x = max(notes_x, _measure([title], fb) + 24)
+    width = max(left + steps * (tw + GAP) + right, header_x + _measure([header], f) + 10)
     height = top + rows * (th + GAP) + 8
     canvas = Image.new("RGB", (width, height), BACKGROUND)
     draw = ImageDraw.Draw(canvas)
     draw.text((8, 8), title, fill=TEXT, font=fb)
+    draw.text((header_x, 10), header, fill=MUTED, font=f)
     for r in range(rows):
         y = top + r * (th + GAP)
         draw.text((8, y + th // 2 - 7), labels[r], fill=TEXT, font=f)
@@ -102,7 +106,7 @@ def walk_figure(frames: torch.Tensor, labels: list[str], notes: list[str], sharp
             x = left + (k + 1) * (tw + GAP) - GAP // 2 - 2
             draw.rectangle([x, y, x + 3, y + th - 1], fill=ALERT)
         note_colour = ALERT if k is not None else MUTED
-        draw.text((left + steps * (tw + GAP) + 6, y + th // 2 - 7), notes[r], fill=note_colour, font=f)
+        draw.text((notes_x, y + th // 2 - 7), notes[r], fill=note_colour, font=f)
     return canvas
 
 
