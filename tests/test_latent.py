@@ -312,9 +312,16 @@ def corrupt_checkpoint(tmp_path):
     (["walk", "{ckpt}", "--features", "pixels,nope"], "unknown feature space 'nope'"),
     (["walk", "{ckpt}", "--mode", "cubic"], "unknown interpolation mode"),
     (["walk", "{ckpt}", "--endpoints", "{corrupt}"], "not a walk's endpoints.json"),
+    (["walk", "{ckpt}", "--endpoints", "{other_nz}"], "recorded for nz=100"),
+    (["walk", "{ckpt}", "--rows", "0"], "--rows must be at least 1"),
 ])
 def test_user_errors_exit_1_with_one_line(tiny_checkpoint, corrupt_checkpoint, tmp_path, capsys, args, message):
-    fill = {"ckpt": str(tiny_checkpoint), "missing": str(tmp_path / "nope.pt"), "corrupt": str(corrupt_checkpoint)}
+    other_nz = tmp_path / "endpoints.json"
+    other_nz.write_text(json.dumps({"format": "gan-probe/walk-endpoints", "nz": 100, "z_dist": "uniform", "steps": 4,
+                                    "paths": [{"label": "x", "mode": "lerp", "start": [0.0] * 100,
+                                               "end": [0.5] * 100}]}))
+    fill = {"ckpt": str(tiny_checkpoint), "missing": str(tmp_path / "nope.pt"), "corrupt": str(corrupt_checkpoint),
+            "other_nz": str(other_nz)}
     code, stdout, err = _run(capsys, *[a.format(**fill) for a in args], "--out", str(tmp_path / "o"))
     assert code == 1
     assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err

@@ -86,8 +86,6 @@ def walk(
         provenance.update(source=f"turn vector, sheet seed {seed}", figure="Fig. 8", from_indices=start,
                           to_indices=end)
     else:
-        if rows < 1:
-            raise GanProbeError("--rows must be at least 1 for a random walk")
         paths = random_walk_paths(config, seed, rows, resolve_mode(mode, config))
         provenance.update(source=f"samples #0..#{rows} of seed {seed}", figure="Fig. 4")
     spaces, skipped = load_feature_spaces(features, checkpoint, dev)
