@@ -73,6 +73,9 @@ def walk(
 
     if (from_indices is None) != (to_indices is None):
         raise GanProbeError("--from-indices and --to-indices go together (a turn vector needs both ends)")
+    if from_indices is not None:  # checked before any model is loaded
+        start = parse_indices(from_indices, "--from-indices", sheet_size)
+        end = parse_indices(to_indices, "--to-indices", sheet_size)
     dev = resolve_device(device)
     g, config = load_generator(checkpoint, dev)
     provenance: dict = {"checkpoint": str(checkpoint), "seed": seed}
@@ -80,8 +83,6 @@ def walk(
         paths, steps = read_endpoints(endpoints, config)
         provenance.update(source=f"endpoints from {endpoints}", figure="Fig. 4/8")
     elif from_indices is not None:
-        start = parse_indices(from_indices, "--from-indices", sheet_size)
-        end = parse_indices(to_indices, "--to-indices", sheet_size)
         paths = turn_paths(config, seed, start, end, rows, resolve_mode(mode, config))
         provenance.update(source=f"turn vector, sheet seed {seed}", figure="Fig. 8", from_indices=start,
                           to_indices=end)
