@@ -112,3 +112,11 @@ def test_debug_shows_traceback():
 def test_help_lists_examples():
     r = cli("train", "--help")
     assert r.returncode == 0 and "--resume" in r.stdout and "torchrun" in r.stdout
+
+
+@pytest.mark.parametrize("args", [["train", "--epochs", "x"], ["sample"], ["info", "--jsn", "x"], ["nosuch"]])
+def test_usage_errors_are_one_line(args):
+    r = cli(*args)
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and "--help" in lines[0], r.stderr

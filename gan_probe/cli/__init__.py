@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import sys
 
+import typer
+
 from gan_probe.cli.app import app
 from gan_probe.cli import train as _train  # noqa: F401  (registers train, sample, info, download)
 from gan_probe.cli import filters as _filters, report as _report  # noqa: F401  (registers filters, report)
@@ -27,11 +29,29 @@ def _fail(message: str, code: int = 1) -> None:
     sys.exit(code)
 
 
+def _click_exceptions():
+    try:  # typer >= 0.20 vendors click
+        from typer._click import exceptions
+    except ImportError:  # pragma: no cover - older typer on real click
+        from click import exceptions
+    return exceptions
+
+
 def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
+    ex = _click_exceptions()
     try:
-        app(args=args, prog_name="gan-probe")
+        code = app(args=args, prog_name="gan-probe", standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else 0)
+    except ex.NoArgsIsHelpError:
+        app(args=[*args, "--help"], prog_name="gan-probe")
+    except ex.ClickException as e:  # bad option value, unknown option, missing argument: one line too
+        ctx = getattr(e, "ctx", None)
+        where = ctx.command_path if ctx is not None else "gan-probe"
+        _fail(f"{e.format_message()} (see: {where} --help)", e.exit_code)
+    except typer.Abort:
+        _fail("aborted", 1)
     except GanProbeError as e:
         if debug:
             raise
