@@ -174,6 +174,8 @@ def _train(cfg: TrainConfig, resume: bool, show_progress: bool, d: _Dist) -> Pat
         if not last.is_file():
             raise GanProbeError(f"--resume: no checkpoint at {last}")
         state = ckpt.load_checkpoint(last)
+        if state["opt_g"] is None or state["opt_d"] is None:
+            raise GanProbeError(f"{last} holds no optimizer state (a release export): it cannot be resumed")
         saved = TrainConfig.from_dict(state["train"])
         # keep the run's identity (data, model, seed, optimiser); let the length and I/O change
         for name in ("dataset", "image_size", "batch_size", "lr", "beta1", "seed", "nz", "ngf", "ndf",

@@ -127,3 +127,13 @@ def test_ddp_two_gloo_processes(tmp_path):
     assert not any(k.startswith("module.") for k in state["G"])  # saved unwrapped, loadable anywhere
     g, _ = ckpt.load_generator(out)
     assert g(torch.zeros(2, 8)).shape == (2, 1, 32, 32)
+
+
+def test_release_export_loads_but_cannot_resume(tiny_run, tmp_path):
+    dst = tmp_path / "rel" / "checkpoints" / "last.pt"
+    ckpt.export_for_release(tiny_run, dst)
+    assert dst.stat().st_size < (tiny_run / "checkpoints" / "last.pt").stat().st_size
+    g, _ = ckpt.load_generator(tmp_path / "rel")
+    assert g(torch.zeros(1, 16)).shape == (1, 1, 32, 32)
+    with pytest.raises(GanProbeError, match="cannot be resumed"):
+        train(cfg(tmp_path / "rel", max_steps=10), resume=True, progress=False)
