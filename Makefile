@@ -15,12 +15,12 @@ $(VENV)/.installed: pyproject.toml
 
 setup: $(VENV)/.installed
 
-# Train the reference DCGAN on the bundled digits (offline) and write samples.
+# Train the reference DCGAN on the bundled digits (offline), run every offline analysis, write the report.
 demo: setup
 	rm -rf $(DEMO_DIR)
 	$(BIN)/gan-probe train --dataset digits --epochs $(DEMO_EPOCHS) --out $(DEMO_DIR) --seed 0
-	$(BIN)/gan-probe sample $(DEMO_DIR) --n 64 --out $(DEMO_DIR)/samples/final --grid
-	@echo "demo: samples in $(DEMO_DIR)/samples/ (final grid: $(DEMO_DIR)/samples/final-grid.png)"
+	$(BIN)/gan-probe report $(DEMO_DIR) --run-missing
+	@echo "demo: open $(DEMO_DIR)/report.html"
 
 test: setup
 	$(BIN)/python -m pytest
