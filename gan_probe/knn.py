@@ -32,9 +32,11 @@ from gan_probe.errors import GanProbeError
 # elements of one float32 distance block when block_size is left to us (64 MiB)
 DEFAULT_BLOCK_ELEMENTS = 1 << 24
 # candidates taken beyond k before the float64 re-ranking
-EXTRA_CANDIDATES = 8
-# rows of the float64 fallback / re-ranking handled at once
+EXTRA_CANDIDATES = 4
+# points handled at once by the float64 fallback
 _EXACT_POINT_CHUNK = 4096
+# float64 values gathered at once by the re-ranking (64 MiB)
+_RERANK_ELEMENTS = 1 << 23
 
 
 def _as_2d_tensor(x, what: str) -> torch.Tensor:
@@ -69,13 +71,9 @@ def _to_f32(t: torch.Tensor, device: torch.device) -> torch.Tensor:
     return t.to(device=device, dtype=torch.float32).contiguous()
 
 
-def _squared_norms(x32: torch.Tensor, src: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """||x||^2 in float64 (from the source values), returned as float32 on ``device``."""
-    out = torch.empty(len(src), dtype=torch.float32, device=device)
-    for s in range(0, len(src), _EXACT_POINT_CHUNK):
-        chunk = src[s:s + _EXACT_POINT_CHUNK].to(device=device, dtype=torch.float64)
-        out[s:s + len(chunk)] = (chunk * chunk).sum(1).to(torch.float32)
-    return out
+def _squared_norms(x32: torch.Tensor) -> torch.Tensor:
+    """||x||^2 of the float32 values the matrix product uses (float32, their device)."""
+    return torch.linalg.vector_norm(x32, dim=1).square_()
 
 
 def _block_sq_distances(qb32: torch.Tensor, qn: torch.Tensor, p32: torch.Tensor, pn: torch.Tensor) -> torch.Tensor:
@@ -100,12 +98,12 @@ def iter_distance_blocks(queries, points, block_size: int | None = None,
     if bs < 1:
         raise GanProbeError(f"block size must be >= 1, got {bs}")
     p32 = _to_f32(p, device)
-    pn = _squared_norms(p32, p, device)
+    pn = _squared_norms(p32)
     for start in range(0, len(q), bs):
         end = min(start + bs, len(q))
         qsrc = q[start:end]
         qb32 = _to_f32(qsrc, device)
-        qn = _squared_norms(qb32, qsrc, device)
+        qn = _squared_norms(qb32)
         yield start, end, _block_sq_distances(qb32, qn, p32, pn).sqrt_()
 
 
@@ -113,6 +111,26 @@ def _exact_sq(qrows64: torch.Tensor, prows64: torch.Tensor) -> torch.Tensor:
     """Row-wise ||q_i - p_i||^2 in float64 by direct differences."""
     diff = qrows64 - prows64
     return (diff * diff).sum(-1)
+
+
+def _candidate_sq_distances(q64: torch.Tensor, p: torch.Tensor, cand: torch.Tensor,
+                            device: torch.device) -> torch.Tensor:
+    """float64 ||q_i - p_cand[i, j]||^2 by direct differences (fused in ``cdist``), in row
+    chunks of bounded size gathered into reused buffers."""
+    n, c = cand.shape
+    dim = q64.shape[1]
+    rows = max(1, min(n, _RERANK_ELEMENTS // max(1, c * dim)))
+    out = torch.empty((n, c), dtype=torch.float64, device=device)
+    src = torch.empty((rows * c, dim), dtype=p.dtype, device=p.device)
+    buf = torch.empty((rows * c, dim), dtype=torch.float64, device=device)
+    for s in range(0, n, rows):
+        idx = cand[s:s + rows]
+        m = idx.numel()
+        torch.index_select(p, 0, idx.reshape(-1).to(p.device), out=src[:m])
+        prow = buf[:m].copy_(src[:m]).view(len(idx), c, dim)
+        d = torch.cdist(q64[s:s + rows].unsqueeze(1), prow, compute_mode="donot_use_mm_for_euclid_dist")
+        out[s:s + rows] = d[:, 0].square_()
+    return out
 
 
 def _sort_by_distance_then_index(d2: torch.Tensor, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -166,7 +184,7 @@ def knn(queries, points, k: int, *, block_size: int | None = None, device: str |
     take = min(len(p), n_cand + 1)
 
     p32 = _to_f32(p, device)
-    pn = _squared_norms(p32, p, device)
+    pn = _squared_norms(p32)
     eps32 = float(np.finfo(np.float32).eps)
     # generous bound on the float32 rounding of ||x||^2 - 2x.y + ||y||^2, relative to ||x||^2 + ||y||^2
     rel_margin = 8.0 * eps32 * math.sqrt(q.shape[1]) + 16.0 * eps32
@@ -174,12 +192,11 @@ def knn(queries, points, k: int, *, block_size: int | None = None, device: str |
 
     out_d = np.empty((len(q), k), dtype=np.float64)
     out_i = np.empty((len(q), k), dtype=np.int64)
-    p_src_device = p.device
     for start in range(0, len(q), bs):
         end = min(start + bs, len(q))
         qsrc = q[start:end]
         qb32 = _to_f32(qsrc, device)
-        qn = _squared_norms(qb32, qsrc, device)
+        qn = _squared_norms(qb32)
         d2 = _block_sq_distances(qb32, qn, p32, pn)
         rows = torch.arange(end - start, device=device)
         if exclude_self:
@@ -189,12 +206,9 @@ def knn(queries, points, k: int, *, block_size: int | None = None, device: str |
         # (with exclude_self the inf self entry may be this one: nothing real left out)
         boundary = approx[:, n_cand] if take > n_cand else None
         cand = cand[:, :n_cand]
-        # exact float64 re-ranking of the candidates
+        # exact float64 re-ranking of the candidates, by direct differences
         q64 = qsrc.to(device=device, dtype=torch.float64)
-        exact = torch.empty(cand.shape, dtype=torch.float64, device=device)
-        for j in range(n_cand):
-            prow = p[cand[:, j].to(p_src_device)].to(device=device, dtype=torch.float64)
-            exact[:, j] = _exact_sq(q64, prow)
+        exact = _candidate_sq_distances(q64, p, cand, device)
         if exclude_self:
             exact[cand == (rows + start).unsqueeze(1)] = math.inf
         exact, cand = _sort_by_distance_then_index(exact, cand)
