@@ -178,6 +178,8 @@ def test_cli_json(folders, tmp_path, capsys):
     (["memorization", "{copies}", "--train", "digits:train", "--features", "disc"], "needs a checkpoint"),
     (["memorization", "{root}/missing", "--train", "digits:train"], "not found"),
     (["memorization", "{copies}", "--train", "nosuchset"], "unknown dataset"),
+    (["memorization", "{copies}", "--train", "digits:train", "--alpha", "0"], "--alpha must be > 0"),
+    (["memorization", "{copies}", "--train", "digits:train", "--copy-quantile", "1"], "strictly between"),
 ])
 def test_cli_user_errors(folders, capsys, argv, message):
     folders["empty"].mkdir(exist_ok=True)

@@ -56,6 +56,15 @@ class MemorizationSettings:
     block_size: int = 0           # k-NN query rows per block (0: automatic)
     device: str = "cpu"
 
+    def __post_init__(self):
+        if not self.alpha > 0:
+            raise GanProbeError(f"--alpha must be > 0, got {self.alpha}")
+        if not 0 < self.copy_quantile < 1:
+            raise GanProbeError(f"--copy-quantile must be strictly between 0 and 1, got {self.copy_quantile}")
+        for name in ("k", "n_rel", "ct_cells", "ct_pca"):
+            if getattr(self, name) < 1:
+                raise GanProbeError(f"{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+
     def to_dict(self) -> dict:
         return asdict(self)
 
