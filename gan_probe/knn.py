@@ -10,7 +10,8 @@ cancellation noise of the matrix-product trick.
 The result is exact: after re-ranking, a query row is accepted only if its
 k-th exact distance is clearly below the float32 estimate of the first
 candidate left out (with an error margin for float32 rounding); rows that fail
-(ties across the cut, many near-duplicates) are redone with exact float64
+(ties across the cut, many near-duplicates) are searched again with a
+candidate pool 8x larger (up to 1024), and past that with exact float64
 distances to every point. Ties are broken by the smaller point index, as a
 stable sort of the float64 distances would.
 
@@ -33,6 +34,8 @@ from gan_probe.errors import GanProbeError
 DEFAULT_BLOCK_ELEMENTS = 1 << 24
 # candidates taken beyond k before the float64 re-ranking
 EXTRA_CANDIDATES = 4
+# largest candidate pool tried (x8 each time) before a row is searched exactly against every point
+MAX_CANDIDATES = 1024
 # points handled at once by the float64 fallback
 _EXACT_POINT_CHUNK = 4096
 # float64 values gathered at once by the re-ranking (64 MiB)
@@ -179,28 +182,43 @@ def knn(queries, points, k: int, *, block_size: int | None = None, device: str |
     bs = block_size or auto_block_size(len(p))
     if bs < 1:
         raise GanProbeError(f"block size must be >= 1, got {bs}")
-    n_cand = min(available, k + EXTRA_CANDIDATES)
-    # one more than the candidates: the first point left out bounds every point left out
-    take = min(len(p), n_cand + 1)
-
     p32 = _to_f32(p, device)
     pn = _squared_norms(p32)
-    eps32 = float(np.finfo(np.float32).eps)
-    # generous bound on the float32 rounding of ||x||^2 - 2x.y + ||y||^2, relative to ||x||^2 + ||y||^2
-    rel_margin = 8.0 * eps32 * math.sqrt(q.shape[1]) + 16.0 * eps32
-    pn_max = float(pn.max()) if len(pn) else 0.0
-
+    ctx = _Search(p, p32, pn, k, available, device, q.shape[1])
     out_d = np.empty((len(q), k), dtype=np.float64)
     out_i = np.empty((len(q), k), dtype=np.int64)
     for start in range(0, len(q), bs):
         end = min(start + bs, len(q))
-        qsrc = q[start:end]
+        self_idx = torch.arange(start, end, device=device) if exclude_self else None
+        exact, cand = ctx.search(q[start:end], self_idx)
+        out_d[start:end] = exact.sqrt().cpu().numpy()
+        out_i[start:end] = cand.cpu().numpy()
+    return out_d, out_i
+
+
+class _Search:
+    """One exact search's shared state: the points (source, float32, norms) and the error margin."""
+
+    def __init__(self, p, p32, pn, k, available, device, dim):
+        self.p, self.p32, self.pn, self.k, self.available, self.device = p, p32, pn, k, available, device
+        eps32 = float(np.finfo(np.float32).eps)
+        # generous bound on the float32 rounding of ||x||^2 - 2x.y + ||y||^2, relative to ||x||^2 + ||y||^2
+        self.rel_margin = 8.0 * eps32 * math.sqrt(dim) + 16.0 * eps32
+        self.pn_max = float(pn.max())
+
+    def search(self, qsrc: torch.Tensor, self_idx: torch.Tensor | None,
+               n_cand: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """(exact squared distances, indices), k per query row; rows whose candidate pool may have
+        missed a neighbour are searched again with a pool 8x larger, then exactly against every point."""
+        k, device = self.k, self.device
+        n_cand = min(self.available, n_cand or k + EXTRA_CANDIDATES)
+        take = min(len(self.p), n_cand + 1)  # one more: the first point left out bounds all left out
         qb32 = _to_f32(qsrc, device)
         qn = _squared_norms(qb32)
-        d2 = _block_sq_distances(qb32, qn, p32, pn)
-        rows = torch.arange(end - start, device=device)
-        if exclude_self:
-            d2[rows, rows + start] = math.inf
+        d2 = _block_sq_distances(qb32, qn, self.p32, self.pn)
+        rows = torch.arange(len(qsrc), device=device)
+        if self_idx is not None:
+            d2[rows, self_idx] = math.inf
         approx, cand = torch.topk(d2, take, dim=1, largest=False, sorted=True)
         del d2
         # (with exclude_self the inf self entry may be this one: nothing real left out)
@@ -208,18 +226,24 @@ def knn(queries, points, k: int, *, block_size: int | None = None, device: str |
         cand = cand[:, :n_cand]
         # exact float64 re-ranking of the candidates, by direct differences
         q64 = qsrc.to(device=device, dtype=torch.float64)
-        exact = _candidate_sq_distances(q64, p, cand, device)
-        if exclude_self:
-            exact[cand == (rows + start).unsqueeze(1)] = math.inf
+        exact = _candidate_sq_distances(q64, self.p, cand, device)
+        if self_idx is not None:
+            exact[cand == self_idx.unsqueeze(1)] = math.inf
         exact, cand = _sort_by_distance_then_index(exact, cand)
-        exact, cand = exact[:, :k], cand[:, :k]
-        if boundary is not None:
-            margin = rel_margin * (qn.double() + pn_max) + 1e-30
-            # every point left out has true d2 >= boundary - margin; need that > k-th exact d2 (+ margin)
-            unsure = ~(exact[:, -1] + 2 * margin < boundary.double())
-            for r in torch.nonzero(unsure).flatten().tolist():
-                e, i = _exact_row(q64[r], p, k, start + r if exclude_self else None, device)
-                exact[r], cand[r] = e, i.to(cand.device)
-        out_d[start:end] = exact.sqrt().cpu().numpy()
-        out_i[start:end] = cand.cpu().numpy()
-    return out_d, out_i
+        exact, cand = exact[:, :k].contiguous(), cand[:, :k].contiguous()
+        if boundary is None:
+            return exact, cand
+        margin = self.rel_margin * (qn.double() + self.pn_max) + 1e-30
+        # every point left out has true d2 >= boundary - margin: it must be > k-th exact d2 + margin
+        unsure = torch.nonzero(~(exact[:, -1] + 2 * margin < boundary.double())).flatten()
+        if len(unsure) == 0:
+            return exact, cand
+        sub_self = self_idx[unsure] if self_idx is not None else None
+        if n_cand * 8 <= MAX_CANDIDATES:
+            e, i = self.search(qsrc[unsure.to(qsrc.device)], sub_self, n_cand * 8)
+            exact[unsure], cand[unsure] = e, i
+            return exact, cand
+        for j, r in enumerate(unsure.tolist()):
+            e, i = _exact_row(q64[r], self.p, k, int(sub_self[j]) if sub_self is not None else None, device)
+            exact[r], cand[r] = e, i.to(cand.device)
+        return exact, cand

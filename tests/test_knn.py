@@ -75,6 +75,16 @@ def test_many_duplicates_beyond_the_candidate_pool():
     assert np.all(d == 0.0)
 
 
+def test_more_ties_than_the_largest_candidate_pool():
+    # 1200 identical points: every pool (k+4, x8, x8) is cut inside the tie -> exact rows
+    p = np.concatenate([np.full((1200, 4), 2.0), np.zeros((3, 4)), np.full((2, 4), 2.5)])
+    p = p[np.random.default_rng(9).permutation(len(p))]
+    q = np.array([[2.0, 2.0, 2.0, 2.0], [2.4, 2.5, 2.5, 2.5]])
+    assert_same(knn(q, p, 5), brute_knn(q, p, 5))
+    x = p[:300]
+    assert_same(knn(x, x, 3, exclude_self=True, block_size=64), brute_knn(x, x, 3, exclude_self=True))
+
+
 @pytest.mark.parametrize("block_size", [1, 9, None])
 def test_exclude_self_with_duplicates(block_size):
     rng = np.random.default_rng(5)
