@@ -1,0 +1,252 @@
+"""``gan-probe memorization``: images in, statistics + figures + summary.json out.
+
+GEN is a checkpoint / RUN_DIR (``n`` samples generated with ``seed``), an image
+folder, or a dataset name; TRAIN and TEST are image folders or dataset names
+(``digits:train``, ``cifar10:test``). Every set is brought to one resolution and
+channel count: the checkpoint's; without a checkpoint, ``image_size`` if given,
+else TRAIN's (a dataset's default size, or a folder's first image). Images of
+another size are resized (shorter side, bilinear) and centre-cropped to it, as
+training does; the summary's ``notes`` say which sets were resized.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from gan_probe.analysis.memorization import MemorizationSettings, features_to_memorization
+from gan_probe.errors import GanProbeError
+
+
+@dataclass
+class ImageSet:
+    """Images of one role, as uint8 N x H x W x C (for figures) and features N x dim."""
+
+    role: str
+    source: str
+    kind: str  # checkpoint | folder | dataset
+    images: np.ndarray
+    features: np.ndarray
+    names: list[str]
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Geometry:
+    image_size: int
+    channels: int
+    origin: str
+
+
+def gen_kind(gen: str | os.PathLike) -> str:
+    """``checkpoint`` (file or RUN_DIR), ``folder`` (images) or ``dataset`` (a name)."""
+    p = Path(gen).expanduser()
+    if p.is_file():
+        return "checkpoint"
+    if p.is_dir():
+        if (p / "checkpoints" / "last.pt").is_file() or (p / "last.pt").is_file():
+            return "checkpoint"
+        return "folder"
+    from gan_probe.data import parse_dataset
+
+    spec = parse_dataset(str(gen))  # raises a clear error for a missing path / unknown name
+    return "folder" if spec.path is not None else "dataset"
+
+
+def run_dir_of(checkpoint: str | os.PathLike) -> Path:
+    from gan_probe.checkpoint import resolve_checkpoint
+
+    p = resolve_checkpoint(checkpoint)
+    return p.parent.parent if p.parent.name == "checkpoints" else p.parent
+
+
+def default_out_dir(gen: str | os.PathLike) -> Path:
+    """``<RUN_DIR>/analysis/memorization``; beside a GEN folder: ``<folder>-memorization``."""
+    kind = gen_kind(gen)
+    if kind == "checkpoint":
+        return run_dir_of(gen) / "analysis" / "memorization"
+    if kind == "folder":
+        p = Path(gen).expanduser().resolve()
+        return p.with_name(p.name + "-memorization")
+    return Path("memorization-" + str(gen).replace(":", "-").replace(os.sep, "-"))
+
+
+def choose_geometry(gen: str, train: str, image_size: int) -> Geometry:
+    """The resolution every set is compared at (see the module docstring)."""
+    from gan_probe.data import dataset_channels, dataset_image_size, list_images, open_image, parse_dataset
+
+    if gen_kind(gen) == "checkpoint":
+        from gan_probe.checkpoint import load_checkpoint, model_config
+
+        cfg = model_config(load_checkpoint(gen))
+        if image_size and image_size != cfg.image_size:
+            raise GanProbeError(f"--image-size {image_size} differs from the checkpoint's {cfg.image_size}px; "
+                                "leave it out (samples are compared at the model's resolution)")
+        return Geometry(cfg.image_size, cfg.channels, "the checkpoint")
+    spec = parse_dataset(train)
+    if spec.path is None:
+        return Geometry(image_size or dataset_image_size(spec), dataset_channels(spec), f"TRAIN ({spec})")
+    files = list_images(spec.path)
+    if not files:
+        raise GanProbeError(f"TRAIN folder {spec.path} holds no images")
+    first = open_image(files[0])
+    channels = 1 if first.mode in ("L", "LA", "I", "I;16", "F", "1") else 3
+    return Geometry(image_size or min(first.size), channels, f"TRAIN's first image ({files[0].name})")
+
+
+def _dataset_batches(spec_text: str, geo: Geometry, batch_size: int, data_root, download: bool,
+                     role: str) -> Iterator[tuple[torch.Tensor, list[str], set]]:
+    """Yield ([-1,1] batch, names, native sizes seen) for a dataset or an image folder."""
+    from gan_probe.data import (TensorImageDataset, image_transform, list_images, load_dataset, open_image,
+                                parse_dataset)
+
+    spec = parse_dataset(spec_text)
+    if spec.path is not None:
+        files = list_images(spec.path)
+        if not files:
+            raise GanProbeError(f"{role} folder {spec.path} holds no images")
+        tf = image_transform(geo.image_size, geo.channels)
+        for s in range(0, len(files), batch_size):
+            chunk = files[s:s + batch_size]
+            ims = [open_image(f) for f in chunk]
+            yield (torch.stack([tf(im) for im in ims]), [str(f.relative_to(spec.path)) for f in chunk],
+                   {im.size for im in ims})
+        return
+    ds = load_dataset(spec, geo.image_size, geo.channels, data_root, download)
+    if isinstance(ds, TensorImageDataset):
+        for s in range(0, len(ds), batch_size):
+            x = ds.images[s:s + batch_size]
+            yield x, [f"{spec}#{i}" for i in range(s, s + len(x))], set()
+        return
+    loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=0)
+    start = 0
+    for x, _ in loader:
+        yield x, [f"{spec}#{i}" for i in range(start, start + len(x))], set()
+        start += len(x)
+
+
+def _generated_batches(checkpoint: str, n: int, seed: int, batch_size: int,
+                       device) -> Iterator[tuple[torch.Tensor, list[str], set]]:
+    from gan_probe.checkpoint import load_generator
+    from gan_probe.sampling import generate
+
+    g, config = load_generator(checkpoint, device)
+    start = 0
+    for x in generate(g, config, n, seed, batch_size, device):
+        yield x, [f"seed {seed} #{i}" for i in range(start, start + len(x))], set()
+        start += len(x)
+
+
+def collect(role: str, source: str, kind: str, batches, space) -> ImageSet:
+    """Run the feature space over every batch; keep uint8 images for the figures."""
+    from gan_probe.sampling import to_uint8
+
+    ims, feats, names, sizes = [], [], [], set()
+    for x, nm, sz in batches:
+        feats.append(space(x).numpy())
+        ims.append(to_uint8(x))
+        names += nm
+        sizes |= sz
+    if not feats:
+        raise GanProbeError(f"{role} ({source}) holds no images")
+    images = np.concatenate(ims)
+    notes = []
+    h, w = images.shape[1:3]
+    other = sorted(s for s in sizes if s != (w, h))
+    if other:
+        shown = ", ".join(f"{a}x{b}" for a, b in other[:4]) + (" ..." if len(other) > 4 else "")
+        notes.append(f"{role} images of size {shown} were resized (shorter side) and centre-cropped to {w}x{h}")
+    return ImageSet(role, source, kind, images, np.concatenate(feats).astype(np.float32), names, notes)
+
+
+def compute_memorization(gen: str, train: str, test: str | None = None, *, features: str = "pixels",
+                         n: int = 1000, seed: int = 0, image_size: int = 0, batch_size: int = 256,
+                         device: str | torch.device = "cpu", data_root=None, download: bool = False,
+                         settings: MemorizationSettings = MemorizationSettings()) -> dict:
+    """Load GEN / TRAIN / TEST, extract features, compute every statistic.
+
+    Returns ``{"summary", "per_sample", "sets"}`` (``sets``: role -> :class:`ImageSet`).
+    """
+    from gan_probe.device import resolve_device
+    from gan_probe.features import get_feature_space
+
+    dev = resolve_device(str(device))
+    kind = gen_kind(gen)
+    geo = choose_geometry(str(gen), train, image_size)
+    checkpoint = str(gen) if kind == "checkpoint" else None
+    extra = {"image_size": geo.image_size, "channels": geo.channels} if features == "pixels" else {}
+    space = get_feature_space(features, checkpoint=checkpoint, device=dev, **extra)
+
+    if kind == "checkpoint":
+        gen_batches = _generated_batches(str(gen), n, seed, batch_size, dev)
+    else:
+        gen_batches = _dataset_batches(str(gen), geo, batch_size, data_root, download, "GEN")
+    sets = {"gen": collect("GEN", str(gen), kind, gen_batches, space),
+            "train": collect("TRAIN", train, "dataset", _dataset_batches(train, geo, batch_size, data_root,
+                                                                          download, "TRAIN"), space)}
+    if test:
+        sets["test"] = collect("TEST", test, "dataset",
+                               _dataset_batches(test, geo, batch_size, data_root, download, "TEST"), space)
+    run_settings = MemorizationSettings(**(settings.to_dict() | {"device": str(dev)}))
+    res = features_to_memorization(sets["gen"].features, sets["train"].features,
+                                   sets["test"].features if test else None, run_settings)
+    s = res["summary"]
+    s["notes"] = [note for st in sets.values() for note in st.notes] + s["notes"]
+    s.update({
+        "gen": str(gen), "gen_kind": kind, "train": train, "test": test, "features": features,
+        "feature_description": space.description, "image_size": geo.image_size, "channels": geo.channels,
+        "resolution_from": geo.origin, "seed": seed if kind == "checkpoint" else None,
+        "n_requested": n if kind == "checkpoint" else None, "settings": run_settings.to_dict(),
+        "most_suspicious": _most_suspicious(res["per_sample"], sets, 10),
+    })
+    res["sets"] = sets
+    return res
+
+
+def _most_suspicious(per: dict, sets: dict, count: int) -> list[dict]:
+    order = np.argsort(per["relative_distance"], kind="stable")[:count]
+    return [{"gen": sets["gen"].names[i], "relative_distance": float(per["relative_distance"][i]),
+             "nearest_distance": float(per["nearest_distance"][i]), "flagged": bool(per["flagged"][i]),
+             "nearest_train": sets["train"].names[int(per["neighbour_indices"][i, 0])]} for i in order]
+
+
+def write_outputs(res: dict, out_dir: str | os.PathLike, *, grid_rows: int = 8, seed: int = 0) -> dict:
+    """Figures, per_sample.csv and summary.json (each written atomically) under ``out_dir``."""
+    from gan_probe.analysis.memorization_figures import distance_histogram_png, neighbour_grid_png
+    from gan_probe.io import atomic_path, atomic_write_text
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    s, per, sets = res["summary"], res["per_sample"], res["sets"]
+    files = {
+        "neighbours": neighbour_grid_png(out / "neighbours.png", sets["gen"].images, sets["train"].images, per,
+                                         rows=grid_rows, seed=seed),
+        "histogram": distance_histogram_png(out / "distances.png", per, s),
+    }
+    with atomic_path(out / "per_sample.csv") as tmp, open(tmp, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["index", "gen", "nearest_distance", "relative_distance", "flagged", "nearest_train"])
+        for i, name in enumerate(sets["gen"].names):
+            j = int(per["neighbour_indices"][i, 0])
+            w.writerow([i, name, f"{per['nearest_distance'][i]:.9g}", f"{per['relative_distance'][i]:.9g}",
+                        int(per["flagged"][i]), sets["train"].names[j]])
+    files["per_sample"] = out / "per_sample.csv"
+    s["out"] = str(out)
+    s["files"] = {k: str(v) for k, v in files.items()} | {"summary": str(out / "summary.json")}
+    atomic_write_text(out / "summary.json", json.dumps(s, indent=2) + "\n")
+    return s
+
+
+def run_memorization(gen: str, train: str, test: str | None = None, *, out: str | os.PathLike | None = None,
+                     **kwargs) -> dict:
+    """:func:`compute_memorization` then :func:`write_outputs` (default out: :func:`default_out_dir`)."""
+    out_dir = Path(out) if out else default_out_dir(gen)
+    res = compute_memorization(gen, train, test, **kwargs)
+    return write_outputs(res, out_dir, seed=kwargs.get("seed", 0))
