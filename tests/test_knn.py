@@ -1,0 +1,131 @@
+"""Exact blocked k-NN (gan_probe.knn) against a float64 brute-force reference."""
+
+import numpy as np
+import pytest
+import torch
+
+from gan_probe.errors import GanProbeError
+from gan_probe.knn import iter_distance_blocks, knn
+
+
+def brute_knn(q, p, k, exclude_self=False):
+    q = np.asarray(q, dtype=np.float64)
+    p = np.asarray(p, dtype=np.float64)
+    d = np.sqrt(((q[:, None, :] - p[None, :, :]) ** 2).sum(-1))
+    if exclude_self:
+        np.fill_diagonal(d, np.inf)
+    idx = np.argsort(d, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(d, idx, 1), idx
+
+
+def assert_same(got, ref):
+    (gd, gi), (rd, ri) = got, ref
+    assert gd.dtype == np.float64 and gi.dtype == np.int64
+    np.testing.assert_array_equal(gi, ri)
+    np.testing.assert_allclose(gd, rd, rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("block_size", [1, 7, 64, None])
+@pytest.mark.parametrize("k", [1, 5])
+def test_random_float32_matches_brute_force(block_size, k):
+    rng = np.random.default_rng(0)
+    p = rng.normal(size=(300, 24)).astype(np.float32)
+    q = rng.normal(size=(53, 24)).astype(np.float32)
+    assert_same(knn(q, p, k, block_size=block_size), brute_knn(q, p, k))
+
+
+def test_exact_copies_are_at_distance_zero():
+    rng = np.random.default_rng(1)
+    # large norms: the matrix-product trick alone would report ~1e-2 noise for a copy here
+    p = rng.normal(loc=300.0, scale=5.0, size=(400, 64))
+    q = np.concatenate([p[[3, 17, 399]], rng.normal(loc=300.0, scale=5.0, size=(20, 64))])
+    d, i = knn(q, p, 3, block_size=8)
+    assert_same((d, i), brute_knn(q, p, 3))
+    assert np.all(d[:3, 0] == 0.0)
+    assert list(i[:3, 0]) == [3, 17, 399]
+
+
+def test_near_copies_get_their_float64_distance():
+    rng = np.random.default_rng(2)
+    p = rng.normal(loc=100.0, size=(200, 32))
+    q = p[:10] + 1e-7 * rng.normal(size=(10, 32))
+    d, i = knn(q, p, 1)
+    ref_d, ref_i = brute_knn(q, p, 1)
+    np.testing.assert_array_equal(i, ref_i)
+    np.testing.assert_allclose(d, ref_d, rtol=1e-9)
+    assert np.all(d < 1e-5)
+
+
+def test_ties_broken_by_smaller_index():
+    rng = np.random.default_rng(3)
+    # integer grid: many exactly equal distances, computed exactly in float64
+    p = rng.integers(0, 3, size=(250, 4)).astype(np.float32)
+    q = rng.integers(0, 3, size=(40, 4)).astype(np.float32)
+    for bs in (1, 13, None):
+        assert_same(knn(q, p, 6, block_size=bs), brute_knn(q, p, 6))
+
+
+def test_many_duplicates_beyond_the_candidate_pool():
+    # 40 identical points: the k-th neighbour ties with every point left out of the candidates
+    p = np.concatenate([np.ones((40, 8)), np.zeros((5, 8))]).astype(np.float32)
+    p = p[np.random.default_rng(4).permutation(len(p))]
+    q = np.ones((3, 8), dtype=np.float32)
+    d, i = knn(q, p, 5, block_size=2)
+    assert_same((d, i), brute_knn(q, p, 5))
+    assert np.all(d == 0.0)
+
+
+@pytest.mark.parametrize("block_size", [1, 9, None])
+def test_exclude_self_with_duplicates(block_size):
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(120, 10)).astype(np.float32)
+    x[50] = x[7]  # a duplicate pair: each is the other's neighbour at distance 0
+    d, i = knn(x, x, 4, exclude_self=True, block_size=block_size)
+    assert_same((d, i), brute_knn(x, x, 4, exclude_self=True))
+    assert i[7, 0] == 50 and i[50, 0] == 7 and d[7, 0] == 0.0
+    assert not np.any(i == np.arange(len(x))[:, None])
+
+
+def test_exclude_self_all_points():
+    x = np.random.default_rng(6).normal(size=(6, 3))
+    assert_same(knn(x, x, 5, exclude_self=True), brute_knn(x, x, 5, exclude_self=True))
+
+
+def test_torch_inputs_and_k_equal_to_all_points():
+    rng = np.random.default_rng(7)
+    p = rng.normal(size=(9, 5))
+    q = rng.normal(size=(4, 5))
+    got = knn(torch.from_numpy(q), torch.from_numpy(p).float(), 9)
+    ref = brute_knn(q, p.astype(np.float32), 9)
+    np.testing.assert_array_equal(got[1], ref[1])
+    np.testing.assert_allclose(got[0], ref[0], rtol=1e-6)
+
+
+def test_iter_distance_blocks_covers_every_query():
+    rng = np.random.default_rng(8)
+    p = rng.normal(size=(77, 12)).astype(np.float32)
+    q = rng.normal(size=(30, 12)).astype(np.float32)
+    ref = np.sqrt(((q[:, None].astype(np.float64) - p[None]) ** 2).sum(-1))
+    seen = np.zeros(len(q), dtype=bool)
+    for start, end, block in iter_distance_blocks(q, p, block_size=7):
+        assert block.shape == (end - start, len(p)) and end - start <= 7
+        assert block.dtype == torch.float32
+        np.testing.assert_allclose(block.numpy(), ref[start:end], rtol=1e-4, atol=1e-4)
+        seen[start:end] = True
+    assert seen.all()
+
+
+def test_user_errors():
+    x = np.zeros((5, 3))
+    with pytest.raises(GanProbeError, match="only 5 points"):
+        knn(x[:2], x, 6)
+    with pytest.raises(GanProbeError, match="only 4 points"):
+        knn(x, x, 5, exclude_self=True)
+    with pytest.raises(GanProbeError, match="features"):
+        knn(np.zeros((2, 4)), x, 1)
+    with pytest.raises(GanProbeError, match="same length"):
+        knn(x[:2], x, 1, exclude_self=True)
+    with pytest.raises(GanProbeError, match="2-D"):
+        knn(np.zeros(3), x, 1)
+    with pytest.raises(GanProbeError, match="at least one point"):
+        knn(x, np.zeros((0, 3)), 1)
