@@ -19,7 +19,7 @@ SaveStatsOpt = Annotated[Path | None, typer.Option("--save-stats", help="Also wr
 WeightsOpt = Annotated[Path | None, typer.Option(
     "--inception-weights", help="pt_inception-2015-12-05-6726825d.pth (default: $GAN_PROBE_INCEPTION_WEIGHTS, "
                                 "then the torch hub cache).")]
-WeightsDownloadOpt = Annotated[bool, typer.Option("--download", help="Download the Inception weights (~92 MB) "
+WeightsDownloadOpt = Annotated[bool, typer.Option("--download", help="Download the Inception weights (~95 MB) "
                                                   "into the torch hub cache if missing.")]
 DimsOpt = Annotated[int, typer.Option("--dims", help="Feature dimension: 2048 (pool3), 768, 192 or 64.")]
 NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Do not read or write the statistics cache.")]
