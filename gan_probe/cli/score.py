@@ -152,9 +152,10 @@ def _print_table(result: dict, title: str, saved: Path | None) -> None:
             t.add_row(label, value)
     console.print(t)
     p = result["protocol"]
-    sides = [("GEN" if result.get("ref") else "source", result["gen"])]
+    names = ("A", "B") if title == "FID" else ("GEN", "REF")  # fid A B / score GEN --ref REF
+    sides = [(names[0], result["gen"])]
     if result.get("ref"):
-        sides.append(("REF", result["ref"]))
+        sides.append((names[1], result["ref"]))
     console.print(f"extractor: {p['extractor']}, {p['dims']}-d" + (f"; resize: {p['resize']}" if "resize" in p else ""),
                   highlight=False, soft_wrap=True)
     for name, s in sides:
