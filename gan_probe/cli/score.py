@@ -1,0 +1,169 @@
+"""fid, score: sample-quality metrics with pytorch-fid's Inception network and numbers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gan_probe.cli.app import BatchSizeOpt, DataRootOpt, DeviceOpt, JsonOpt, SeedOpt, app
+
+SOURCE_HELP = ("An image folder (recursive), a .npz of pytorch-fid statistics (mu, sigma), a checkpoint or "
+               "RUN_DIR (samples --n images), or a dataset name[:split] (digits, cifar10:test).")
+NumWorkersOpt = Annotated[int, typer.Option("--num-workers", min=0, help="Image-decoding worker processes.")]
+NOpt = Annotated[int, typer.Option("--n", min=2, help="Samples to generate when a source is a checkpoint.")]
+SaveStatsOpt = Annotated[Path | None, typer.Option("--save-stats", help="Also write the (first/GEN) source's "
+                                                   "statistics to OUT.npz (pytorch-fid's format).")]
+WeightsOpt = Annotated[Path | None, typer.Option(
+    "--inception-weights", help="pt_inception-2015-12-05-6726825d.pth (default: $GAN_PROBE_INCEPTION_WEIGHTS, "
+                                "then the torch hub cache).")]
+WeightsDownloadOpt = Annotated[bool, typer.Option("--download", help="Download the Inception weights (~95 MB) "
+                                                  "into the torch hub cache if missing.")]
+DimsOpt = Annotated[int, typer.Option("--dims", help="Feature dimension: 2048 (pool3), 768, 192 or 64.")]
+NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Do not read or write the statistics cache.")]
+SkipBadOpt = Annotated[bool, typer.Option("--skip-bad", help="Skip unreadable images with a warning.")]
+OutOpt = Annotated[Path | None, typer.Option("--out", help="Folder for summary.json (score: default "
+                                             "<RUN_DIR>/analysis/score when GEN is a run).")]
+
+
+def _options(batch_size, device, num_workers, n, seed, dims, inception_weights, download, no_cache, skip_bad,
+             data_root, json_out):
+    from gan_probe.metrics.score import ScoreOptions
+
+    return ScoreOptions(batch_size=batch_size, device=device, num_workers=num_workers, n=n, seed=seed, dims=dims,
+                        weights=inception_weights, download=download, cache=not no_cache, skip_bad=skip_bad,
+                        data_root=data_root, progress=not json_out)
+
+
+@app.command(epilog="""Examples:
+
+  gan-probe fid real/ fake/                                # two image folders (recursive, any size)
+
+  gan-probe fid cifar10:test runs/cifar --n 10000          # a dataset against 10k seeded samples of a run
+
+  gan-probe fid real/ fake/ --save-stats real.npz && gan-probe fid real.npz fake/     # reuse the real side
+
+  gan-probe fid real.npz fake.npz --json                   # .npz files from pytorch-fid work too (no torch import)
+
+  gan-probe fid real/ fake/ --inception-weights ~/pt_inception-2015-12-05-6726825d.pth   # offline
+""")
+def fid(
+    a: Annotated[str, typer.Argument(help=SOURCE_HELP, show_default=False)],
+    b: Annotated[str, typer.Argument(help="The other source (same kinds).", show_default=False)],
+    batch_size: BatchSizeOpt = 50,
+    device: DeviceOpt = "auto",
+    num_workers: NumWorkersOpt = 2,
+    n: NOpt = 10_000,
+    seed: SeedOpt = 0,
+    save_stats: SaveStatsOpt = None,
+    inception_weights: WeightsOpt = None,
+    download: WeightsDownloadOpt = False,
+    dims: DimsOpt = 2048,
+    no_cache: NoCacheOpt = False,
+    skip_bad: SkipBadOpt = False,
+    data_root: DataRootOpt = None,
+    out: OutOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Fréchet Inception Distance between A and B: pytorch-fid's network, weights and numbers."""
+    from gan_probe.metrics.score import compute_scores
+
+    opts = _options(batch_size, device, num_workers, n, seed, dims, inception_weights, download, no_cache,
+                    skip_bad, data_root, json_out)
+    result = compute_scores(a, b, ["fid"], opts, save_stats=save_stats)
+    _emit(result, out, json_out, "FID")
+
+
+@app.command(epilog="""Examples:
+
+  gan-probe score runs/digits --ref digits:test --metrics fid,is,kid,pr,dc --n 2000
+
+  gan-probe score fake/ --ref real/ --metrics fid,kid --json
+
+  gan-probe score fake/ --metrics is                       # Inception Score needs no reference
+
+  gan-probe score runs/cifar --ref cifar10:test --save-stats gen.npz   # summary in runs/cifar/analysis/score/
+""")
+def score(
+    gen: Annotated[str, typer.Argument(help="Generated images: " + SOURCE_HELP, show_default=False)],
+    ref: Annotated[str | None, typer.Option("--ref", help="Reference (real) source, same kinds as GEN.")] = None,
+    metrics: Annotated[str, typer.Option("--metrics", help="Comma list of fid, is, kid, pr (precision/recall, "
+                                         "k=3), dc (density/coverage, k=5).")] = "fid,is,kid,pr,dc",
+    batch_size: BatchSizeOpt = 50,
+    device: DeviceOpt = "auto",
+    num_workers: NumWorkersOpt = 2,
+    n: NOpt = 10_000,
+    seed: SeedOpt = 0,
+    save_stats: SaveStatsOpt = None,
+    inception_weights: WeightsOpt = None,
+    download: WeightsDownloadOpt = False,
+    dims: DimsOpt = 2048,
+    no_cache: NoCacheOpt = False,
+    skip_bad: SkipBadOpt = False,
+    data_root: DataRootOpt = None,
+    out: OutOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """FID, Inception Score, KID, precision/recall, density/coverage in one Inception pass per source."""
+    from gan_probe.metrics.score import compute_scores, default_out_dir, parse_metrics
+
+    opts = _options(batch_size, device, num_workers, n, seed, dims, inception_weights, download, no_cache,
+                    skip_bad, data_root, json_out)
+    result = compute_scores(gen, ref, parse_metrics(metrics), opts, save_stats=save_stats)
+    _emit(result, out or default_out_dir(gen), json_out, "Scores")
+
+
+def _emit(result: dict, out: Path | None, json_out: bool, title: str) -> None:
+    from gan_probe.io import atomic_write_text
+
+    text = json.dumps(result, indent=2)
+    if out is not None:
+        atomic_write_text(Path(out) / "summary.json", text + "\n")
+        result_path = Path(out) / "summary.json"
+    else:
+        result_path = None
+    if json_out:
+        typer.echo(text)
+        return
+    _print_table(result, title, result_path)
+
+
+def _print_table(result: dict, title: str, saved: Path | None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    err = Console(stderr=True)
+    for w in result["warnings"]:
+        err.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
+    t = Table(title=title, show_header=True)
+    t.add_column("metric")
+    t.add_column("value", justify="right")
+    rows = [("FID", "fid", None), ("Inception Score", "is", "is_std"), ("KID", "kid", "kid_std"),
+            ("precision (k=3)", "precision", None), ("recall (k=3)", "recall", None),
+            ("density (k=5)", "density", None), ("coverage (k=5)", "coverage", None)]
+    for label, key, std in rows:
+        if key in result:
+            value = f"{result[key]:.4f}" if key != "kid" else f"{result[key]:.6f}"
+            if std:
+                value += f" ± {result[std]:.4f}" if key != "kid" else f" ± {result[std]:.6f}"
+            t.add_row(label, value)
+    console.print(t)
+    p = result["protocol"]
+    names = ("A", "B") if title == "FID" else ("GEN", "REF")  # fid A B / score GEN --ref REF
+    sides = [(names[0], result["gen"])]
+    if result.get("ref"):
+        sides.append((names[1], result["ref"]))
+    console.print(f"extractor: {p['extractor']}, {p['dims']}-d" + (f"; resize: {p['resize']}" if "resize" in p else ""),
+                  highlight=False, soft_wrap=True)
+    for name, s in sides:
+        n = "statistics file" if s["n"] is None else f"N = {s['n']}"
+        extra = f", seed {s['seed']}" if "seed" in s else ""
+        console.print(f"{name}: {s['source']} ({s['kind']}, {n}{extra}{', cached' if s['cached'] else ''})",
+                      highlight=False, soft_wrap=True)
+    if result.get("saved_stats"):
+        console.print(f"statistics written to {result['saved_stats']}", highlight=False)
+    if saved:
+        console.print(f"summary written to {saved}", highlight=False)

@@ -1,0 +1,168 @@
+"""Sources -> Inception features and statistics, through the content-keyed cache.
+
+One feature pass per source gives everything asked for: the running mean/covariance
+(float64, for FID), and, only when a metric needs them, the features themselves (KID,
+precision/recall, density/coverage) and the bias-free logits (Inception Score).
+Statistics of a source are cached on disk (:mod:`gan_probe.cache`) under a key made of
+its content fingerprint, the extractor, the weights file, ``dims`` and the
+preprocessing; a repeat run against the same real folder extracts only the other side.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from gan_probe.errors import GanProbeError
+from gan_probe.metrics.sources import Source
+
+CACHE_VERSION = 1
+STATS_KIND = "inception-stats"
+FEATURES_KIND = "inception-features"
+
+
+@dataclass
+class SourceFeatures:
+    """What one source gave: statistics always; features / logits when asked."""
+
+    source: Source
+    mu: np.ndarray
+    sigma: np.ndarray
+    n: int | None
+    features: np.ndarray | None = None  # N x dims float32
+    logits: np.ndarray | None = None  # N x 1008 float32 (fc without bias)
+    from_cache: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ExtractOptions:
+    weights: Path  # the resolved Inception weights file
+    dims: int = 2048
+    device: str = "cpu"
+    batch_size: int = 50
+    num_workers: int = 2
+    cache: bool = True
+    cache_root: Path | None = None
+    progress: bool = True
+
+
+def statistics_cache_key(source: Source, opts: ExtractOptions) -> str:
+    from gan_probe.cache import cache_key
+    from gan_probe.features.inception import EXTRACTOR, PREPROCESSING
+
+    st = opts.weights.stat()
+    return cache_key(version=CACHE_VERSION, source=source.fingerprint, extractor=EXTRACTOR,
+                     weights=[opts.weights.name, st.st_size, st.st_mtime_ns], dims=opts.dims,
+                     preprocessing=PREPROCESSING)
+
+
+def source_to_features(source: Source, opts: ExtractOptions, get_extractor: Callable, *,
+                       need_features: bool = False, need_logits: bool = False) -> SourceFeatures:
+    """Statistics (and features / logits if needed) of ``source``, from the cache when possible.
+
+    ``get_extractor()`` returns the loaded :class:`InceptionExtractor`; it is only called on a
+    cache miss, so a fully cached run never loads the network."""
+    if source.kind == "npz":
+        if need_features or need_logits:
+            raise GanProbeError(f"{source.spec} holds only statistics (mu, sigma): IS, KID, precision/recall "
+                                f"and density/coverage need images; give a folder, checkpoint or dataset")
+        from gan_probe.metrics.statsfile import load_statistics
+
+        mu, sigma = load_statistics(source.path)
+        return SourceFeatures(source, mu, sigma, None)
+
+    from gan_probe.cache import load_arrays, save_arrays
+
+    key = statistics_cache_key(source, opts) if opts.cache else None
+    if key is not None:
+        hit = _cached(source, key, need_features, need_logits, opts.cache_root, load_arrays)
+        if hit is not None:
+            return hit
+    result = _extract(source, opts, get_extractor(), need_features, need_logits)
+    if key is not None:
+        save_arrays(STATS_KIND, key, {"mu": result.mu, "sigma": result.sigma, "n": np.array(result.n)},
+                    opts.cache_root)
+        if result.features is not None:
+            arrays = {"features": result.features}
+            if result.logits is not None:
+                arrays["logits"] = result.logits
+            save_arrays(FEATURES_KIND, key, arrays, opts.cache_root)
+    return result
+
+
+def _cached(source: Source, key: str, need_features: bool, need_logits: bool, root, load_arrays):
+    stats = load_arrays(STATS_KIND, key, root)
+    if stats is None or not {"mu", "sigma", "n"} <= set(stats):
+        return None
+    out = SourceFeatures(source, stats["mu"], stats["sigma"], int(stats["n"]), from_cache=True)
+    if need_features or need_logits:
+        feats = load_arrays(FEATURES_KIND, key, root)
+        if feats is None or "features" not in feats or (need_logits and "logits" not in feats):
+            return None
+        out.features = feats["features"]
+        out.logits = feats.get("logits")
+    return out
+
+
+def _extract(source: Source, opts: ExtractOptions, extractor, need_features: bool,
+             need_logits: bool) -> SourceFeatures:
+    from gan_probe.features.inception import to_inception_input
+    from gan_probe.metrics.fid import StatisticsAccumulator
+
+    acc = StatisticsAccumulator()
+    feats, logits = [], []
+    done = 0
+    with _ProgressBar(source, opts.progress) as advance:
+        for batch in source.batches(opts.batch_size, opts.num_workers, opts.device):
+            if opts.device != "cpu":  # resize where the network runs (uint8 travels: 4x less to copy)
+                batch = [im.to(opts.device) for im in batch] if isinstance(batch, list) else batch.to(opts.device)
+            x = to_inception_input(batch)
+            out = extractor(x, logits=need_logits)
+            f = out.features.numpy()
+            acc.update(f)
+            if need_features:
+                feats.append(f.astype(np.float32, copy=False))
+            if need_logits:
+                logits.append(out.logits.numpy().astype(np.float32))
+            done += len(f)
+            advance(len(f))
+            del x, out
+    if done == 0:
+        raise GanProbeError(f"no readable images in {source.spec}")
+    notes = []
+    if source.skipped:
+        notes.append(f"skipped {len(source.skipped)} unreadable image(s) in {source.spec}: "
+                     + "; ".join(source.skipped[:3]) + (" ..." if len(source.skipped) > 3 else ""))
+    mu, sigma = acc.statistics()
+    return SourceFeatures(source, mu, sigma, done,
+                          np.concatenate(feats) if need_features else None,
+                          np.concatenate(logits) if need_logits else None, notes=notes)
+
+
+class _ProgressBar:
+    """A transient rich progress bar on stderr (only when stderr is a terminal)."""
+
+    def __init__(self, source: Source, show: bool):
+        self.source, self.show = source, show and sys.stderr.isatty()
+
+    def __enter__(self):
+        if not self.show:
+            return lambda n: None
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+        self.bar = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                            TimeRemainingColumn(), transient=True, console=Console(file=sys.stderr))
+        self.bar.__enter__()
+        task = self.bar.add_task(f"Inception: {self.source.spec}", total=self.source.n)
+        return lambda n: self.bar.advance(task, n)
+
+    def __exit__(self, *exc):
+        if self.show:
+            self.bar.__exit__(*exc)
+        return False
