@@ -6,9 +6,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-INCEPTION_WEIGHTS = "pt_inception-2015-12-05-6726825d.pth"
-INCEPTION_URL = ("https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
-                 "pt_inception-2015-12-05-6726825d.pth")
 
 
 @dataclass(frozen=True)
@@ -87,17 +84,21 @@ def run_datasets(dataset: str) -> Datasets:
 
 
 def inception_weights_path() -> Path | None:
-    """Where pytorch-fid's Inception weights are, if they are in torch hub's cache."""
-    import torch
+    """pytorch-fid's Inception weights, where `gan-probe score` would find them (None if absent)."""
+    from gan_probe.errors import GanProbeError
+    from gan_probe.features.inception import find_inception_weights
 
-    p = Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_WEIGHTS
-    return p if p.is_file() else None
+    try:
+        return find_inception_weights()
+    except GanProbeError:
+        return None
 
 
 def inception_note() -> str:
-    import torch
+    from gan_probe.features.inception import WEIGHTS_FILENAME as INCEPTION_WEIGHTS, WEIGHTS_URL as INCEPTION_URL
+    from gan_probe.features.inception import hub_weights_path
 
-    where = Path(torch.hub.get_dir()) / "checkpoints"
+    where = hub_weights_path().parent
     return (f"FID, IS and KID need pytorch-fid's Inception weights ({INCEPTION_WEIGHTS}, about 95 MB), "
             f"which gan-probe never downloads behind your back. On a machine with network access, download "
             f"{INCEPTION_URL} and put the file in {where} (torch hub's cache; set $TORCH_HOME to move it), "
