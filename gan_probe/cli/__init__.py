@@ -11,6 +11,7 @@ import sys
 
 from gan_probe.cli.app import app
 from gan_probe.cli import train as _train  # noqa: F401  (registers train, sample, info, download)
+from gan_probe.cli import classify as _classify  # noqa: F401  (registers classify)
 from gan_probe.errors import GanProbeError
 
 __all__ = ["app", "main"]
