@@ -281,7 +281,8 @@ def test_svhn_protocol_end_to_end_through_the_cli(tmp_path, tiny_checkpoint, no_
     monkeypatch.setitem(C.SHUFFLED_VALIDATION, "svhn", 20)
     code, out, err = run_cli(["classify", str(tiny_checkpoint), "--features", "pixels", "--dataset", "svhn",
                               "--data-root", str(tmp_path / "data"), "--labels", "50", "--repeats", "4",
-                              "--val-draws", "2", "--json", "--out", str(tmp_path / "o"), "--device", "cpu"],
+                              "--val-draws", "2", "--json", "--out", str(tmp_path / "o"), "--device", "cpu",
+                              "--num-workers", "0"],
                              capsys)
     assert code in (0, None), err
     s = json.loads(out)
@@ -305,7 +306,7 @@ def test_folder_protocol(tmp_path, tiny_checkpoint, capsys):
             Image.fromarray(a).save(tmp_path / "f" / cls / f"{i}.PNG")
     code, out, err = run_cli(["classify", str(tiny_checkpoint), "--features", "pixels", "--dataset",
                               str(tmp_path / "f"), "--labels-per-class", "3", "--repeats", "2", "--val-draws",
-                              "1", "--json", "--out", str(tmp_path / "o")], capsys)
+                              "1", "--json", "--out", str(tmp_path / "o"), "--num-workers", "0"], capsys)
     assert code in (0, None), err
     s = json.loads(out)
     assert s["protocol"] == "folder" and s["sizes"]["test"] == 12 and s["labels"] == 9

@@ -331,6 +331,11 @@ def classify(checkpoint, features: str, dataset: str, opts: ClassifyOptions) -> 
 
 
 def _check_counts(opts: ClassifyOptions) -> None:
+    """Fail on a bad option before any feature is extracted."""
+    resolve_solver(opts.solver)
+    if opts.store_dtype not in cf.STORE_DTYPES:
+        raise GanProbeError(f"unknown feature storage dtype {opts.store_dtype!r}; choose "
+                            f"{' or '.join(cf.STORE_DTYPES)}")
     for name in ("labels_per_class", "repeats", "val_draws"):
         v = getattr(opts, name)
         if v is not None and v < (0 if name == "labels_per_class" else 1):

@@ -58,7 +58,8 @@ def classify(
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Keep features in memory; write no cache.")] = False,
     chunk_mb: Annotated[int, typer.Option("--chunk-mb", min=1, help="Largest float32 block of features the SVM "
                                                                      "holds at once (MiB).")] = 512,
-    num_workers: Annotated[int, typer.Option("--num-workers", min=0, help="Data-loading processes.")] = 0,
+    num_workers: Annotated[int, typer.Option("--num-workers", min=0, help="Data-loading processes (image "
+                                                                        "datasets).")] = 2,
     json_out: JsonOpt = False,
     out: Annotated[Path | None, typer.Option("--out", help="Folder for summary.json (default: "
                                                            "RUN_DIR/analysis/classify).")] = None,
@@ -135,14 +136,15 @@ def _print_table(s: dict, folder: Path) -> None:
 
     spread = s["error"]["spread"]
     pm = f"± {spread:g}·std" if spread != 1 else "± std"
-    t = Table(title=f"L2-SVM on {s['features']} features ({s['feature_dim']:,}-d), {s['dataset']}")
+    t = Table(title=f"L2-SVM on {s['features']} features ({s['feature_dim']:,}-d), {s['dataset']}",
+              caption=f"{pm} over the label draws")
     t.add_column("")
     t.add_column("labels")
-    t.add_column(f"test accuracy ({pm})", justify="right")
-    t.add_column(f"test error ({pm})", justify="right")
+    t.add_column("test accuracy", justify="right")
+    t.add_column("test error", justify="right")
     a, e = s["accuracy"], s["error"]
     per = "all" if s["labels_per_class"] == 0 else f"{s['labels_per_class']}/class"
-    t.add_row("gan-probe", f"{s['labels']:,} ({per}), {s['repeats']} draws",
+    t.add_row("gan-probe", f"{s['labels']:,} ({per}) x {s['repeats']}",
               f"{100 * a['mean']:.2f}% ± {100 * spread * a['std']:.2f}",
               f"{100 * e['mean']:.2f}% ± {100 * e['plus_minus']:.2f}")
     p = s.get("paper")
