@@ -175,7 +175,7 @@ class _Rows:
         return out
 
 
-KERNEL_MAX_ROWS = 4096  # fewer rows than this (and than features): Newton in the span of the rows
+KERNEL_MAX_ROWS = 2048  # at most this many rows (and fewer than features): Newton in the span of the rows
 
 
 def _targets(y, classes) -> np.ndarray:
