@@ -140,13 +140,12 @@ def test_torch_svm_binary_and_standardised():
     assert np.mean(ours.predict(x) == ref.predict(x)) >= 0.99
 
 
-def test_svm_streams_in_small_chunks_with_the_same_result():
+def test_svm_streams_in_small_chunks_with_the_same_result(tmp_path):
     x, y = _toy(0.2, n=500, dim=64)
     budget = 4 * 64 * 37  # 37 rows of float32 at a time
     assert max(b - a for a, b in row_chunks(len(x), 64, budget)) == 37
     whole = fit_linear_svm(x, y, 0.1, solver="torch")
-    mm = np.lib.format.open_memmap(Path(pytest.importorskip("tempfile").mkdtemp()) / "x.npy", mode="w+",
-                                   dtype=np.float16, shape=x.shape)
+    mm = np.lib.format.open_memmap(tmp_path / "x.npy", mode="w+", dtype=np.float16, shape=x.shape)
     mm[:] = x
     streamed = fit_linear_svm(mm, y, 0.1, solver="torch", chunk_bytes=budget, tol=1e-6)
     in_memory = fit_linear_svm(np.asarray(mm), y, 0.1, solver="torch", tol=1e-6)
