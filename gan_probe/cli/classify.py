@@ -1,0 +1,159 @@
+"""classify: the paper's representation experiment (Tables 1 and 2)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gan_probe.cli.app import BatchSizeOpt, CheckpointArg, DataRootOpt, DeviceOpt, JsonOpt, SeedOpt, app
+
+FEATURE_CHOICES = "disc | random-disc | pixels | inception"
+
+
+@app.command(epilog="""Examples:
+
+  gan-probe classify reference_models/digits --features disc --dataset digits --labels-per-class 10
+
+  gan-probe classify reference_models/digits --features random-disc --dataset digits   # the untrained control
+
+  gan-probe classify runs/imagenet32 --features disc --dataset cifar10 --device cuda    # Table 1, all labels
+
+  gan-probe classify runs/imagenet32 --features disc --dataset cifar10 --labels-per-class 400 --repeats 10
+
+  gan-probe classify runs/svhn --features disc --dataset svhn --bn-stats recompute --device cuda  # Table 2
+
+  gan-probe classify RUN --features disc --dataset path/to/folder   # one sub-folder per class
+""")
+def classify(
+    checkpoint: CheckpointArg,
+    features: Annotated[str, typer.Option("--features", help=FEATURE_CHOICES + ".")] = "disc",
+    dataset: Annotated[str, typer.Option("--dataset", help="digits | cifar10 | svhn | an image folder with "
+                                                           "one sub-folder per class.")] = "digits",
+    labels_per_class: Annotated[int | None, typer.Option(
+        "--labels-per-class", help="Labels drawn per class (0 = every pool label). Default: digits/folder 10, "
+                                   "cifar10 0, svhn 100.")] = None,
+    labels: Annotated[int | None, typer.Option("--labels", help="Total labels, split evenly over the classes "
+                                                                 "(SVHN: 1000).")] = None,
+    repeats: Annotated[int | None, typer.Option("--repeats", help="Label draws scored on the test set (default: "
+                                                                   "10; svhn 100).")] = None,
+    val_draws: Annotated[int | None, typer.Option("--val-draws", help="Label draws per C on the validation set "
+                                                                       "(default 10).")] = None,
+    c: Annotated[float | None, typer.Option("--c", help="Use this C; skip the validation search.")] = None,
+    c_grid: Annotated[str | None, typer.Option("--c-grid", help="Comma-separated C values to search (default: "
+                                                                 "svhn the authors' 1e-4..1e-2; else 1e-5..10).")]
+    = None,
+    seed: SeedOpt = 0,
+    solver: Annotated[str, typer.Option("--solver", help="auto | sklearn | torch (auto: torch).")] = "auto",
+    standardize: Annotated[bool, typer.Option("--standardize/--no-standardize",
+                                              help="Standardise features (pool statistics); the authors did not."
+                                              )] = False,
+    bn_stats: Annotated[str, typer.Option("--bn-stats", help="eval: D's running statistics; recompute: "
+                                                             "re-estimate them over the training pool (the "
+                                                             "authors).")] = "eval",
+    store: Annotated[str, typer.Option("--store", help="float16 | float32: feature storage in the cache.")]
+    = "float16",
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Keep features in memory; write no cache.")] = False,
+    chunk_mb: Annotated[int, typer.Option("--chunk-mb", min=1, help="Largest float32 block of features the SVM "
+                                                                     "holds at once (MiB).")] = 512,
+    num_workers: Annotated[int, typer.Option("--num-workers", min=0, help="Data-loading processes (image "
+                                                                        "datasets).")] = 2,
+    json_out: JsonOpt = False,
+    out: Annotated[Path | None, typer.Option("--out", help="Folder for summary.json (default: "
+                                                           "RUN_DIR/analysis/classify).")] = None,
+    device: DeviceOpt = "auto",
+    batch_size: BatchSizeOpt = 256,
+    data_root: DataRootOpt = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+) -> None:
+    """Linear L2-SVM on a GAN's discriminator features (paper section 5.1, Tables 1 and 2)."""
+    from gan_probe.analysis.classify import ClassifyOptions, classify as run, protocol_for
+    from gan_probe.device import resolve_device
+    from gan_probe.errors import GanProbeError
+
+    grid = _parse_grid(c_grid) if c_grid else None
+    per_class = labels_per_class
+    if labels is not None:
+        if labels_per_class is not None:
+            raise GanProbeError("give --labels or --labels-per-class, not both")
+        n_classes = _class_count(dataset, protocol_for)
+        if labels < n_classes or labels % n_classes:
+            raise GanProbeError(f"--labels {labels} must be a positive multiple of the {n_classes} classes")
+        per_class = labels // n_classes
+    dev = resolve_device(device)
+    opts = ClassifyOptions(labels_per_class=per_class, repeats=repeats, val_draws=val_draws, c_grid=grid, C=c,
+                           seed=seed, solver=solver, standardize=standardize, bn_stats=bn_stats, device=str(dev),
+                           batch_size=batch_size, num_workers=num_workers,
+                           data_root=str(data_root) if data_root else None, store_dtype=store,
+                           use_cache=not no_cache, chunk_bytes=chunk_mb << 20, progress=not (quiet or json_out))
+    summary = run(checkpoint, features, dataset, opts)
+    folder = out or _run_dir(Path(summary["checkpoint"])) / "analysis" / "classify"
+    _write_summary(folder, summary)
+    if json_out:
+        typer.echo(json.dumps(summary, indent=2))
+    else:
+        _print_table(summary, folder)
+
+
+def _parse_grid(text: str) -> tuple[float, ...]:
+    from gan_probe.errors import GanProbeError
+
+    try:
+        values = tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise GanProbeError(f"--c-grid must be comma-separated numbers, got {text!r}") from None
+    if not values or any(not v > 0 for v in values):
+        raise GanProbeError(f"--c-grid needs positive values, got {text!r}")
+    return values
+
+
+def _class_count(dataset: str, protocol_for) -> int:
+    protocol, spec = protocol_for(dataset)
+    if protocol.name == "folder":
+        return len({p.parent.relative_to(spec.path).parts[0] for p in spec.path.rglob("*")
+                    if p.is_file() and p.parent != spec.path}) or 1
+    return 10
+
+
+def _run_dir(checkpoint: Path) -> Path:
+    return checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else checkpoint.parent
+
+
+def _write_summary(folder: Path, summary: dict) -> None:
+    from gan_probe.io import atomic_write_text
+
+    text = json.dumps(summary, indent=2)
+    atomic_write_text(folder / "summary.json", text)
+    name = f"{summary['features']}_{summary['protocol']}_n{summary['labels_per_class']}.json"
+    atomic_write_text(folder / "runs" / name, text)
+
+
+def _print_table(s: dict, folder: Path) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    spread = s["error"]["spread"]
+    pm = f"± {spread:g}·std" if spread != 1 else "± std"
+    t = Table(title=f"L2-SVM on {s['features']} features ({s['feature_dim']:,}-d), {s['dataset']}",
+              caption=f"{pm} over the label draws")
+    t.add_column("")
+    t.add_column("labels")
+    t.add_column("test accuracy", justify="right")
+    t.add_column("test error", justify="right")
+    a, e = s["accuracy"], s["error"]
+    per = "all" if s["labels_per_class"] == 0 else f"{s['labels_per_class']}/class"
+    t.add_row("gan-probe", f"{s['labels']:,} ({per}) x {s['repeats']}",
+              f"{100 * a['mean']:.2f}% ± {100 * spread * a['std']:.2f}",
+              f"{100 * e['mean']:.2f}% ± {100 * e['plus_minus']:.2f}")
+    p = s.get("paper")
+    if p:
+        acc = p.get("accuracy", 1 - p["error"] if "error" in p else None)
+        std = f" ± {100 * p['std']:.1f}" if "std" in p else ""
+        t.add_row(f"paper ({p['source']})", "", f"{100 * acc:.1f}%{std}", f"{100 * (1 - acc):.2f}%")
+    c = Console()
+    c.print(t)
+    c.print(f"C = {s['C']:g} (chosen on {s['sizes']['validation']:,} validation images over "
+            f"{s['val_draws']} draws per C), solver {s['solver']}, BatchNorm {s['bn_stats']}, "
+            f"{'standardised' if s['standardize'] else 'unstandardised'} features; written {folder / 'summary.json'}")

@@ -1,0 +1,361 @@
+"""Linear L2-SVM: the classifier of the paper's representation experiments.
+
+One-vs-rest, squared hinge loss, L2 penalty, with an intercept: for each class
+k (labels y in {-1, +1}) it minimises, exactly as scikit-learn's ``LinearSVC``
+defaults (liblinear, ``intercept_scaling=1``) do,
+
+    f(w, b) = 0.5 * (||w||^2 + b^2) + C * sum_i max(0, 1 - y_i (w . x_i + b))^2
+
+i.e. the intercept is the weight of a constant feature 1 and is regularised
+like every other weight (liblinear's convention, kept so both solvers solve the
+same problem and give the same predictions).
+
+Two solvers:
+
+- ``sklearn``: ``LinearSVC(C=C, tol=tol)`` (the authors' classifier, the reference);
+- ``torch``: a full-batch truncated Newton method on the primal, all classes at
+  once (the generalised Hessian of the squared hinge is ``I + 2C X_A^T X_A`` over
+  the active margins A; each Newton step is solved by conjugate gradients with
+  one product by ``X`` and one by ``X^T`` per iteration, then a backtracking line
+  search that needs no further products). It runs on the CPU or a GPU and
+  streams the feature matrix in row chunks, so a float16 memory map of
+  50,000 x 28,672 features never has to be copied whole into float32.
+
+``auto`` picks ``torch`` (faster on the CPU, see ``benchmarks/svm_speed.py``, and
+the only one that runs on a GPU or streams).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from gan_probe.errors import GanProbeError
+
+SOLVERS = ("auto", "sklearn", "torch")
+DEFAULT_CHUNK_BYTES = 512 << 20  # float32 working chunk of the feature matrix
+
+
+@dataclass
+class LinearModel:
+    """Weights ``coef`` (K x D) and ``intercept`` (K) of a one-vs-rest linear classifier,
+    on features standardised by ``(x - shift) / scale`` when those are set."""
+
+    coef: np.ndarray
+    intercept: np.ndarray
+    classes: np.ndarray
+    shift: np.ndarray | None = None
+    scale: np.ndarray | None = None
+    iterations: int = 0
+
+    def decision_function(self, x: np.ndarray, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> np.ndarray:
+        out = np.empty((len(x), len(self.classes)), dtype=np.float64)
+        w = self.coef.T.astype(np.float64)
+        for start, stop in row_chunks(len(x), x.shape[1], chunk_bytes // 2):
+            xc = np.asarray(x[start:stop], dtype=np.float64)
+            if self.shift is not None:
+                xc = (xc - self.shift) / self.scale
+            out[start:stop] = xc @ w + self.intercept
+        return out
+
+    def predict(self, x: np.ndarray, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> np.ndarray:
+        scores = self.decision_function(x, chunk_bytes)
+        if len(self.classes) == 2 and self.coef.shape[0] == 1:
+            return self.classes[(scores[:, 0] > 0).astype(int)]
+        return self.classes[scores.argmax(1)]
+
+
+def row_chunks(n: int, dim: int, chunk_bytes: int) -> Iterator[tuple[int, int]]:
+    """(start, stop) row ranges whose float32 copy stays within ``chunk_bytes``."""
+    rows = max(1, int(chunk_bytes // max(1, 4 * dim)))
+    for start in range(0, n, rows):
+        yield start, min(n, start + rows)
+
+
+def standardization(x: np.ndarray, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature mean and std (float64, streamed); a constant feature gets scale 1."""
+    n, dim = x.shape
+    s = np.zeros(dim)
+    ss = np.zeros(dim)
+    for start, stop in row_chunks(n, dim, chunk_bytes):
+        xc = np.asarray(x[start:stop], dtype=np.float64)
+        s += xc.sum(0)
+        ss += (xc * xc).sum(0)
+    mean = s / n
+    std = np.sqrt(np.maximum(ss / n - mean**2, 0.0))
+    std[std < 1e-12] = 1.0
+    return mean, std
+
+
+def fit_linear_svm(x: np.ndarray, y: np.ndarray, C: float, *, solver: str = "auto",
+                   device: str | torch.device = "cpu", tol: float = 1e-4, max_iter: int = 1000,
+                   shift: np.ndarray | None = None, scale: np.ndarray | None = None,
+                   chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> LinearModel:
+    """Train a one-vs-rest L2-SVM on rows ``x`` (N x D, any float dtype, may be a memmap) and
+    integer labels ``y``. ``shift``/``scale`` standardise the features on the fly."""
+    if solver not in SOLVERS:
+        raise GanProbeError(f"unknown solver {solver!r}; choose one of {', '.join(SOLVERS)}")
+    if not C > 0:
+        raise GanProbeError(f"C must be > 0, got {C}")
+    y = np.asarray(y)
+    classes = np.unique(y)
+    if len(classes) < 2:
+        raise GanProbeError("an SVM needs labels of at least two classes")
+    if len(x) != len(y):
+        raise GanProbeError(f"{len(x)} feature rows but {len(y)} labels")
+    if solver == "sklearn":
+        return _fit_sklearn(x, y, classes, C, tol, max_iter, shift, scale)
+    return _fit_torch(x, y, classes, C, torch.device(device), tol, max_iter, shift, scale, chunk_bytes)
+
+
+def _fit_sklearn(x, y, classes, C, tol, max_iter, shift, scale) -> LinearModel:
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.svm import LinearSVC
+
+    xs = np.asarray(x, dtype=np.float64)
+    if shift is not None:
+        xs = (xs - shift) / scale
+    clf = LinearSVC(C=C, tol=tol, max_iter=max_iter)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(xs, y)
+    return LinearModel(clf.coef_.copy(), clf.intercept_.copy(), classes, shift, scale,
+                       int(np.max(clf.n_iter_)))
+
+
+class _Rows:
+    """The design matrix [x, 1] (optionally standardised), multiplied chunk by chunk on ``device``."""
+
+    def __init__(self, x, shift, scale, device, chunk_bytes, resident: bool | None = None):
+        self.x, self.device = x, device
+        self.n, self.dim = x.shape
+        self.ranges = list(row_chunks(self.n, self.dim, chunk_bytes))
+        self.shift = None if shift is None else torch.as_tensor(shift, dtype=torch.float32, device=device)
+        self.scale = None if scale is None else torch.as_tensor(scale, dtype=torch.float32, device=device)
+        if resident is None:  # on a GPU, upload the stored (e.g. float16) matrix once if it fits easily
+            resident = device.type == "cuda" and x.nbytes < 0.4 * torch.cuda.mem_get_info(device)[0]
+        self.stored = torch.as_tensor(np.ascontiguousarray(x)).to(device) if resident else None
+        # keep it all on the device in float32 when one chunk holds everything (the usual case)
+        self.whole = self._load(0, self.n) if len(self.ranges) == 1 else None
+
+    def _load(self, start: int, stop: int) -> torch.Tensor:
+        if self.stored is not None:
+            xc = self.stored[start:stop].float()
+        else:
+            xc = torch.as_tensor(np.ascontiguousarray(self.x[start:stop])).to(self.device, torch.float32)
+        if self.shift is not None:
+            xc = (xc - self.shift) / self.scale
+        return xc
+
+    def chunks(self) -> Iterator[tuple[int, int, torch.Tensor]]:
+        if self.whole is not None:
+            yield 0, self.n, self.whole
+            return
+        for start, stop in self.ranges:
+            yield start, stop, self._load(start, stop)
+
+    def matmul(self, v: torch.Tensor) -> torch.Tensor:
+        """[x, 1] @ v for v of shape (D + 1) x K."""
+        out = torch.empty(self.n, v.shape[1], dtype=v.dtype, device=v.device)
+        for start, stop, xc in self.chunks():
+            out[start:stop] = xc @ v[:-1] + v[-1]
+        return out
+
+    def rmatmul(self, u: torch.Tensor) -> torch.Tensor:
+        """[x, 1]^T @ u for u of shape N x K."""
+        out = torch.zeros(self.dim + 1, u.shape[1], dtype=u.dtype, device=u.device)
+        for start, stop, xc in self.chunks():
+            out[:-1] += xc.T @ u[start:stop]
+        out[-1] = u.sum(0)
+        return out
+
+
+KERNEL_MAX_ROWS = 2048  # at most this many rows (and fewer than features): Newton in the span of the rows
+
+
+def _targets(y, classes) -> np.ndarray:
+    if len(classes) == 2:  # binary: one classifier, as liblinear
+        return np.where(y == classes[1], 1.0, -1.0)[:, None]
+    return np.where(y[:, None] == classes[None, :], 1.0, -1.0)
+
+
+def _fit_torch(x, y, classes, C, device, tol, max_iter, shift, scale, chunk_bytes) -> LinearModel:
+    rows = _Rows(x, shift, scale, device, chunk_bytes)
+    if rows.n <= min(rows.dim, KERNEL_MAX_ROWS):
+        return _fit_torch_span(rows, y, classes, C, device, tol, max_iter, shift, scale)
+    return _fit_torch_primal(rows, y, classes, C, device, tol, max_iter, shift, scale)
+
+
+def _fit_torch_span(rows: "_Rows", y, classes, C, device, tol, max_iter, shift, scale) -> LinearModel:
+    """Few rows, many features (the usual few-labels case): the optimum lies in the span of the
+    rows [x_i, 1], so write w = X^T beta and take exact Newton steps on beta with the n x n Gram
+    matrix K = X X^T (float64): each step solves (I + 2C K_AA) on the active margins A only."""
+    n = rows.n
+    gram = torch.zeros(n, n, dtype=torch.float64, device=device)
+    for start, stop, xc in rows.chunks():
+        for s2, e2, xc2 in rows.chunks():
+            gram[start:stop, s2:e2] = (xc @ xc2.T).double()
+    gram += 1.0  # the constant feature of the intercept
+    t = torch.as_tensor(_targets(y, classes), dtype=torch.float64, device=device)
+    k = t.shape[1]
+    beta = torch.zeros(n, k, dtype=torch.float64, device=device)
+    out = torch.zeros_like(t)
+
+    def gradient(beta, slack):  # gradient in w-space is X^T g; its norm^2 is g^T K g
+        g = beta - 2 * C * t * slack
+        return g, torch.sqrt(torch.clamp((g * (gram @ g)).sum(0), min=0))
+
+    slack = torch.clamp(1 - t * out, min=0)
+    f = C * (slack * slack).sum(0)
+    g, gnorm = gradient(beta, slack)
+    npos = (t > 0).sum(0).double()
+    eps = tol * torch.minimum(npos, n - npos).clamp(min=1) / n * gnorm
+    it = 0
+    for it in range(1, max_iter + 1):
+        todo = gnorm > eps
+        if not bool(todo.any()):
+            it -= 1
+            break
+        delta = torch.zeros_like(beta)
+        for j in torch.nonzero(todo).flatten().tolist():
+            a = slack[:, j] > 0
+            dj = -g[:, j].clone()  # inactive rows: delta_i = -g_i
+            if bool(a.any()):
+                ia = torch.nonzero(a).flatten()
+                ii = torch.nonzero(~a).flatten()
+                kaa = gram[ia][:, ia]
+                rhs = -g[ia, j] - 2 * C * (gram[ia][:, ii] @ dj[ii])
+                m = torch.eye(len(ia), dtype=gram.dtype, device=device) + 2 * C * kaa
+                dj[ia] = torch.linalg.solve(m, rhs)
+            delta[:, j] = dj
+        z = gram @ delta
+        kb = gram @ beta
+        ww, wd, dd = (beta * kb).sum(0), (delta * kb).sum(0), (delta * z).sum(0)
+        slope = (g * z).sum(0)  # <grad_w, d_w> = g^T K delta
+        step = torch.ones(k, dtype=beta.dtype, device=device)
+        for _ in range(30):
+            sl = torch.clamp(1 - t * (out + step * z), min=0)
+            f_new = 0.5 * (ww + 2 * step * wd + step * step * dd) + C * (sl * sl).sum(0)
+            ok = f_new <= f + 0.01 * step * slope
+            if bool(ok.all()):
+                break
+            step = torch.where(ok, step, step * 0.5)
+        f_old = f
+        beta = beta + step * delta
+        out = out + step * z
+        slack = torch.clamp(1 - t * out, min=0)
+        f = 0.5 * (beta * (gram @ beta)).sum(0) + C * (slack * slack).sum(0)
+        g, gnorm = gradient(beta, slack)
+        if bool((f_old - f <= 1e-14 * f.abs()).all()):
+            break  # no progress left at float64 precision
+    w = rows.rmatmul(beta.float()).double()  # (D + 1) x K
+    return LinearModel(w[:-1].T.cpu().numpy(), w[-1].cpu().numpy(), classes, shift, scale, it)
+
+
+def _fit_torch_primal(rows: "_Rows", y, classes, C, device, tol, max_iter, shift, scale) -> LinearModel:
+    t = torch.as_tensor(_targets(y, classes), dtype=torch.float32, device=device)
+    k = t.shape[1]
+    w = torch.zeros(rows.dim + 1, k, dtype=torch.float32, device=device)
+    out = rows.matmul(w)  # N x K scores
+
+    def objective_parts(w, out):
+        slack = torch.clamp(1 - t * out, min=0)
+        return 0.5 * (w * w).sum(0) + C * (slack * slack).sum(0), slack
+
+    f, slack = objective_parts(w, out)
+    grad = w - 2 * C * rows.rmatmul(t * slack)
+    g0 = grad.norm(dim=0)
+    # liblinear's primal stopping rule: ||grad|| <= tol * min(#pos, #neg) / N * ||grad at 0||
+    npos = (t > 0).sum(0).float()
+    eps = tol * torch.minimum(npos, len(y) - npos).clamp(min=1) / len(y) * g0
+    it = 0
+    for it in range(1, max_iter + 1):
+        gnorm = grad.norm(dim=0)
+        todo = gnorm > eps
+        if not bool(todo.any()):
+            it -= 1
+            break
+        active = (slack > 0).float()
+        d = _newton_direction(rows, grad, active, C, todo, cg_tol=0.1)
+        z = rows.matmul(d)
+        f_old = f
+        w, out, f, slack = _line_search(w, out, f, grad, d, z, t, C)
+        grad = w - 2 * C * rows.rmatmul(t * slack)
+        if bool((f_old - f <= 1e-7 * f.abs()).all()):
+            break  # no progress left at float32 precision
+    coef = w[:-1].T.double().cpu().numpy()
+    intercept = w[-1].double().cpu().numpy()
+    return LinearModel(coef, intercept, classes, shift, scale, it)
+
+
+def _newton_direction(rows: _Rows, grad, active, C, todo, cg_tol: float, max_cg: int = 250):
+    """Solve (I + 2C X^T diag(active) X) d = -grad by CG, every class column at once."""
+    d = torch.zeros_like(grad)
+    r = -grad * todo
+    p = r.clone()
+    rr = (r * r).sum(0)
+    stop = (cg_tol * grad.norm(dim=0)) ** 2
+    for _ in range(max_cg):
+        live = rr > stop
+        if not bool(live.any()):
+            break
+        hp = p + 2 * C * rows.rmatmul(active * rows.matmul(p))
+        php = (p * hp).sum(0)
+        alpha = torch.where(live & (php > 0), rr / php.clamp(min=1e-30), torch.zeros_like(rr))
+        d += alpha * p
+        r -= alpha * hp
+        rr_new = (r * r).sum(0)
+        beta = torch.where(live, rr_new / rr.clamp(min=1e-30), torch.zeros_like(rr))
+        p = r + beta * p
+        rr = rr_new
+    return d
+
+
+def _line_search(w, out, f, grad, d, z, t, C, shrink: float = 0.5, sigma: float = 0.01):
+    """Backtracking (Armijo) on each column; f along d needs no new product by X (z = X d)."""
+    step = torch.ones(w.shape[1], dtype=w.dtype, device=w.device)
+    slope = (grad * d).sum(0)
+    ww, wd, dd = (w * w).sum(0), (w * d).sum(0), (d * d).sum(0)
+    for _ in range(30):
+        slack = torch.clamp(1 - t * (out + step * z), min=0)
+        f_new = 0.5 * (ww + 2 * step * wd + step * step * dd) + C * (slack * slack).sum(0)
+        ok = f_new <= f + sigma * step * slope
+        if bool(ok.all()):
+            break
+        step = torch.where(ok, step, step * shrink)
+    w = w + step * d
+    out = out + step * z
+    slack = torch.clamp(1 - t * out, min=0)
+    f_new = 0.5 * (w * w).sum(0) + C * (slack * slack).sum(0)
+    return w, out, f_new, slack
+
+
+def primal_objective(model: LinearModel, x: np.ndarray, y: np.ndarray, C: float) -> np.ndarray:
+    """The L2-SVM objective of each one-vs-rest problem at ``model``'s weights (float64)."""
+    scores = model.decision_function(x)
+    y = np.asarray(y)
+    if model.coef.shape[0] == 1:
+        t = np.where(y == model.classes[1], 1.0, -1.0)[:, None]
+    else:
+        t = np.where(y[:, None] == model.classes[None, :], 1.0, -1.0)
+    slack = np.maximum(0.0, 1 - t * scores)
+    return 0.5 * ((model.coef**2).sum(1) + model.intercept**2) + C * (slack**2).sum(0)
+
+
+def accuracy(model: LinearModel, x: np.ndarray, y: np.ndarray, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> float:
+    return float(np.mean(model.predict(x, chunk_bytes) == np.asarray(y)))
+
+
+def resolve_solver(solver: str) -> str:
+    if solver not in SOLVERS:
+        raise GanProbeError(f"unknown solver {solver!r}; choose one of {', '.join(SOLVERS)}")
+    return "torch" if solver == "auto" else solver
+
+
+__all__ = ["LinearModel", "SOLVERS", "accuracy", "fit_linear_svm", "primal_objective", "resolve_solver", "row_chunks",
+           "standardization"]
