@@ -11,6 +11,20 @@ import torch
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_caches(tmp_path_factory):
+    """Keep the suite away from the user's caches: statistics/feature cache, torch hub (so real
+    Inception weights there cannot change what a test sees), and the dataset root."""
+    root = tmp_path_factory.mktemp("caches")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("GAN_PROBE_CACHE", str(root / "gan-probe-cache"))
+    mp.setenv("TORCH_HOME", str(root / "torch-home"))
+    mp.setenv("GAN_PROBE_DATA_ROOT", str(root / "data"))
+    mp.delenv("GAN_PROBE_INCEPTION_WEIGHTS", raising=False)
+    yield
+    mp.undo()
+
+
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory):
     """A RUN_DIR with a checkpoint of a tiny DCGAN trained 6 steps on digits (32 px, 1 channel)."""
@@ -66,3 +80,14 @@ def inception_weights(tmp_path_factory):
     with atomic_path(path) as tmp:
         torch.save(net.state_dict(), tmp)
     return path
+
+
+@pytest.fixture
+def run_copy(tiny_run, tmp_path):
+    """A private copy of ``tiny_run`` for tests that write analyses into a RUN_DIR
+    (the session fixture itself must stay free of them)."""
+    import shutil
+
+    dst = tmp_path / "run"
+    shutil.copytree(tiny_run, dst)
+    return dst

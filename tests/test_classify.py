@@ -314,12 +314,12 @@ def test_folder_protocol(tmp_path, tiny_checkpoint, capsys):
 
 # ---------------------------------------------------------------- CLI
 
-def test_cli_table_and_default_output_folder(tiny_run, capsys):
-    code, out, err = run_cli(["classify", str(tiny_run), "--features", "random-disc", "--repeats", "2",
+def test_cli_table_and_default_output_folder(run_copy, capsys):
+    code, out, err = run_cli(["classify", str(run_copy), "--features", "random-disc", "--repeats", "2",
                               "--val-draws", "1", "--c", "0.01", "-q"], capsys)
     assert code in (0, None), err
     assert "test accuracy" in out and "random-disc" in out
-    s = json.loads((tiny_run / "analysis" / "classify" / "summary.json").read_text())
+    s = json.loads((run_copy / "analysis" / "classify" / "summary.json").read_text())
     assert s["C"] == 0.01 and s["features"] == "random-disc" and s["val_draws"] == 0
 
 

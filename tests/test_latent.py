@@ -284,10 +284,11 @@ def test_arithmetic_cli_sheet_then_figure(tiny_checkpoint, tmp_path, capsys):
     assert (tmp_path / "arithmetic-seed2.png").is_file() and (tmp_path / "sheet-seed2.png").is_file()
 
 
-def test_default_output_goes_under_the_run_dir(tiny_run, capsys):
-    code, _, _ = _run(capsys, "arithmetic", str(tiny_run), "--sheet", "--sheet-size", "4")
+def test_default_output_goes_under_the_run_dir(run_copy, capsys):
+    run = run_copy
+    code, _, _ = _run(capsys, "arithmetic", str(run), "--sheet", "--sheet-size", "4")
     assert code == 0
-    assert (tiny_run / "analysis" / "arithmetic" / "sheet-seed0.png").is_file()
+    assert (run / "analysis" / "arithmetic" / "sheet-seed0.png").is_file()
 
 
 @pytest.fixture

@@ -399,8 +399,8 @@ def test_cache_hit_equals_recomputation_and_survives_a_killed_write(folders, tmp
 
 # ---------------------------------------------------------------- CLI
 
-def test_cli_score_checkpoint_against_folder_all_metrics(tiny_run, folders, inception_weights, capsys):
-    code, out, err = _cli(["score", tiny_run, "--ref", folders[0], "--metrics", "fid,is,kid,pr,dc", "--n", 10,
+def test_cli_score_checkpoint_against_folder_all_metrics(run_copy, folders, inception_weights, capsys):
+    code, out, err = _cli(["score", run_copy, "--ref", folders[0], "--metrics", "fid,is,kid,pr,dc", "--n", 10,
                            "--json", "--inception-weights", inception_weights, "--num-workers", 0,
                            "--device", "cpu", "--dims", 64], capsys)
     assert code == 0, err
@@ -409,7 +409,7 @@ def test_cli_score_checkpoint_against_folder_all_metrics(tiny_run, folders, ince
         assert np.isfinite(r[key]), key
     assert r["fid"] > 0 and r["is"] >= 1.0 and r["gen"]["n"] == 10 and r["ref"]["n"] == N_IMAGES
     assert r["gen"]["seed"] == 0 and any("N < d" in w for w in r["warnings"])
-    saved = json.loads((tiny_run / "analysis" / "score" / "summary.json").read_text())
+    saved = json.loads((run_copy / "analysis" / "score" / "summary.json").read_text())
     assert saved["fid"] == r["fid"]
 
 
