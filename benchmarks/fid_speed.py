@@ -46,29 +46,6 @@ def write_images(folder: Path, n: int, seed: int, size: int) -> Path:
     return folder
 
 
-def build_standin_weights(path: Path, seed: int = 20151205) -> Path:
-    """Random seeded FID-Inception weights, BN running statistics set by one train-mode batch."""
-    import torch
-
-    from gan_probe.features.inception import build_fid_inception
-    from gan_probe.io import atomic_path
-
-    torch.manual_seed(seed)
-    net = build_fid_inception()
-    for m in net.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.momentum = None
-            m.reset_running_stats()
-    net.train()
-    with torch.no_grad():
-        x = torch.nn.functional.interpolate(torch.rand(4, 3, 8, 8), size=(299, 299), mode="bilinear",
-                                            align_corners=False)
-        net(2 * x - 1)
-    with atomic_path(path) as tmp:
-        torch.save(net.state_dict(), tmp)
-    return path
-
-
 def write_full_rank_stats(path: Path, seed: int, n: int = 5000, d: int = 2048) -> Path:
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((n, d)) @ (np.eye(d) + 0.05 * rng.standard_normal((d, d))) + 0.1 * seed
@@ -111,7 +88,9 @@ def main() -> None:
     weights = args.weights or (work / "standin.pth")
     if not weights.is_file():
         print(f"building stand-in weights at {weights} ...", flush=True)
-        build_standin_weights(weights)
+        from gan_probe.features.inception import write_standin_weights
+
+        write_standin_weights(weights)
     hub = work / "torch-home" / "hub" / "checkpoints"
     hub.mkdir(parents=True, exist_ok=True)
     if not (hub / WEIGHTS_NAME).exists():

@@ -47,38 +47,11 @@ def inception_weights(tmp_path_factory):
     keys and shapes, random seeded weights, BatchNorm running statistics set by a few train-mode
     batches (momentum=None, so they are plain averages). Built once and kept beside pytest's
     temp dirs (outside git), reused by later runs; ~95 MB."""
-    import torchvision
-    from pytorch_fid.inception import FIDInceptionA, FIDInceptionC, FIDInceptionE_1, FIDInceptionE_2
-
-    from gan_probe.io import atomic_path
+    from gan_probe.features.inception import write_standin_weights
 
     path = tmp_path_factory.getbasetemp().parent / "gan-probe-standin-inception-v1.pth"
-    if path.is_file():
-        return path
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(20151205)
-        net = torchvision.models.inception_v3(num_classes=1008, aux_logits=False, weights=None, init_weights=False)
-        net.Mixed_5b = FIDInceptionA(192, pool_features=32)
-        net.Mixed_5c = FIDInceptionA(256, pool_features=64)
-        net.Mixed_5d = FIDInceptionA(288, pool_features=64)
-        net.Mixed_6b = FIDInceptionC(768, channels_7x7=128)
-        net.Mixed_6c = FIDInceptionC(768, channels_7x7=160)
-        net.Mixed_6d = FIDInceptionC(768, channels_7x7=160)
-        net.Mixed_6e = FIDInceptionC(768, channels_7x7=192)
-        net.Mixed_7b = FIDInceptionE_1(1280)
-        net.Mixed_7c = FIDInceptionE_2(2048)
-        for m in net.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.momentum = None
-                m.reset_running_stats()
-        net.train()
-        with torch.no_grad():
-            # one batch of smooth random images, resized as the FID pipeline does
-            x = torch.nn.functional.interpolate(torch.rand(4, 3, 8, 8), size=(299, 299), mode="bilinear",
-                                                align_corners=False)
-            net(2 * x - 1)
-    with atomic_path(path) as tmp:
-        torch.save(net.state_dict(), tmp)
+    if not path.is_file():
+        write_standin_weights(path)
     return path
 
 

@@ -2,7 +2,9 @@
 
 User errors (:class:`gan_probe.errors.GanProbeError`, and OS errors such as a
 path that cannot be written) are caught once, here: one red line on stderr,
-exit code 1, no traceback (``gan-probe --debug ...`` shows it).
+exit code 1, no traceback (``gan-probe --debug ...`` shows it). Usage errors
+(a bad option value, an unknown option, a missing argument) are one line too,
+with click's exit code 2.
 """
 
 from __future__ import annotations

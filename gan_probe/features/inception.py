@@ -137,6 +137,30 @@ def build_fid_inception() -> torch.nn.Module:
     return net
 
 
+def write_standin_weights(path: str | os.PathLike, seed: int = 20151205) -> Path:
+    """A stand-in for the real weights file, for offline tests and benchmarks: the same keys and
+    shapes, random seeded weights, BatchNorm running statistics set by one train-mode batch
+    (momentum=None, plain averages; without them the features collapse and every FID is ~0).
+    pytorch-fid loads the same file, so the two tools can be compared on it. Never for real scores."""
+    from gan_probe.io import atomic_path
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = build_fid_inception()
+        for m in net.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.momentum = None
+                m.reset_running_stats()
+        net.train()
+        with torch.no_grad():  # one batch of smooth random images, resized as the FID pipeline does
+            x = torch.nn.functional.interpolate(torch.rand(4, 3, 8, 8), size=(INPUT_SIZE, INPUT_SIZE),
+                                                mode="bilinear", align_corners=False)
+            net(2 * x - 1)
+    with atomic_path(path) as tmp:
+        torch.save(net.state_dict(), tmp)
+    return Path(path)
+
+
 def load_fid_inception(weights: str | os.PathLike) -> torch.nn.Module:
     """The FID Inception network with ``weights`` loaded, in eval mode, on the CPU."""
     net = build_fid_inception()
