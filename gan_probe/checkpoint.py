@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 from pathlib import Path
 from typing import Any
 
@@ -55,8 +56,11 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         state = torch.load(p, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
         # weights_only refuses arbitrary objects: report it, never execute it
-        first = str(e).strip().splitlines()[0] if str(e).strip() else "unpickling refused"
-        raise GanProbeError(f"{p} is not a safe gan-probe checkpoint ({first[:160]})") from e
+        unsafe = re.search(r"Unsupported global[^.\n]*", str(e))
+        if unsafe:
+            raise GanProbeError(f"{p} is not a safe gan-probe checkpoint: it holds Python objects that "
+                                f"gan-probe refuses to run ({unsafe.group(0)[:120]})") from e
+        raise GanProbeError(f"{p} is truncated or not a torch checkpoint (unreadable pickle)") from e
     except IsADirectoryError as e:
         raise GanProbeError(f"{p} is a directory, not a checkpoint") from e
     except Exception as e:  # noqa: BLE001 - torch raises many kinds on a damaged or foreign file
