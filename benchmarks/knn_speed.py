@@ -2,16 +2,19 @@
 
     python benchmarks/knn_speed.py                      # 10k queries x 50k points x 2048-d, 5-NN
     python benchmarks/knn_speed.py --nq 2000 --np 10000 # smaller
-    python benchmarks/knn_speed.py --device cuda        # gan-probe and the bare loop on a GPU
+    python benchmarks/knn_speed.py --device cuda        # gan-probe and the bare loops on a GPU
+    python benchmarks/knn_speed.py --candidates float32 # gan-probe without its bfloat16 pass
 
-Three exact searches run side by side in one process, on the same float32 data
-and the same number of threads:
+Searches run side by side in one process, on the same float32 data and the
+same number of threads:
 
-- ``gan-probe``: :func:`gan_probe.knn.knn` (float32 matmul candidates, float64
-  re-ranking, exactness check);
+- ``gan-probe``: :func:`gan_probe.knn.knn` (bfloat16 matmul candidates on a CPU with
+  bfloat16 units, float32 elsewhere; float64 re-ranking; exactness check);
 - ``sklearn``: ``NearestNeighbors(algorithm="brute").fit(points).kneighbors(queries)``;
-- ``bare loop``: the same blocked ``||x||^2 - 2xy + ||y||^2`` + ``topk`` with nothing else
-  (no re-ranking, no exactness check): the floor gan-probe's extra work is measured against.
+- ``bare float32 loop``: blocked ``||x||^2 - 2xy + ||y||^2`` (one ``addmm``) + ``topk``
+  with nothing else (no re-ranking, no exactness check);
+- ``bare bfloat16 loop``: the same loop with every operand in bfloat16, when the CPU has
+  bfloat16 units: the floor for gan-probe's bfloat16 pass (its answers are not exact).
 
 Prints the seconds of each, the ratios, and how many query rows' neighbour lists
 differ from gan-probe's (ties aside, exact searches agree).
@@ -30,10 +33,12 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from gan_probe.knn import auto_block_size, knn  # noqa: E402
+from gan_probe.knn import CANDIDATE_PRECISIONS, auto_block_size, bf16_matmul_is_fast, knn  # noqa: E402
 
 
-def bare_loop(q: torch.Tensor, p: torch.Tensor, k: int, block_size: int) -> np.ndarray:
+def bare_loop(q: torch.Tensor, p: torch.Tensor, k: int, block_size: int,
+              dtype: torch.dtype = torch.float32) -> np.ndarray:
+    q, p = q.to(dtype), p.to(dtype)
     pn = (p * p).sum(1)
     out = []
     for s in range(0, len(q), block_size):
@@ -60,6 +65,8 @@ def main(argv=None) -> int:
     ap.add_argument("--device", default="cpu", help="device for gan-probe and the bare loop (sklearn is CPU)")
     ap.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch and sklearn threads")
     ap.add_argument("--block-size", type=int, default=0, help="query rows per block (0: gan-probe's default)")
+    ap.add_argument("--candidates", default="auto", choices=CANDIDATE_PRECISIONS,
+                    help="gan-probe's candidate pass (default auto)")
     ap.add_argument("--skip-sklearn", action="store_true")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", action="store_true", help="print one JSON object")
@@ -73,18 +80,26 @@ def main(argv=None) -> int:
     bs = a.block_size or auto_block_size(a.n_points)
     dev = torch.device(a.device)
 
+    bf16 = bf16_matmul_is_fast(dev)
     res = {"nq": a.nq, "np": a.n_points, "dim": a.dim, "k": a.k, "threads": a.threads, "block_size": bs,
-           "device": str(dev), "torch": torch.__version__}
+           "device": str(dev), "torch": torch.__version__, "candidates": a.candidates, "cpu_bf16_units": bf16}
     qt, pt = torch.from_numpy(queries).to(dev), torch.from_numpy(points).to(dev)
     # warm-up (thread pools, BLAS dispatch, CUDA context) outside the timings
-    knn(queries[:64], points[:4096], a.k, device=dev)
+    knn(queries[:64], points[:4096], a.k, device=dev, candidates=a.candidates)
     bare_loop(qt[:64], pt[:4096], a.k, bs)
-    t_ours, (d_ours, i_ours) = timed(lambda: knn(queries, points, a.k, block_size=bs, device=dev))
+    t_ours, (d_ours, i_ours) = timed(lambda: knn(queries, points, a.k, block_size=bs, device=dev,
+                                                 candidates=a.candidates))
     res["gan_probe_s"] = round(t_ours, 3)
     t_bare, i_bare = timed(lambda: bare_loop(qt, pt, a.k, bs))
     res["bare_loop_s"] = round(t_bare, 3)
     res["bare_rows_differing"] = int((i_bare != i_ours).any(1).sum())
     res["gan_probe_over_bare"] = round(t_ours / t_bare, 3)
+    if bf16:
+        bare_loop(qt[:64], pt[:4096], a.k, bs, torch.bfloat16)
+        t_b16, i_b16 = timed(lambda: bare_loop(qt, pt, a.k, bs, torch.bfloat16))
+        res["bare_bf16_loop_s"] = round(t_b16, 3)
+        res["bare_bf16_rows_differing"] = int((i_b16 != i_ours).any(1).sum())
+        res["gan_probe_over_bare_bf16"] = round(t_ours / t_b16, 3)
     if not a.skip_sklearn:
         from sklearn.neighbors import NearestNeighbors
         from threadpoolctl import threadpool_limits

@@ -4,8 +4,17 @@ import numpy as np
 import pytest
 import torch
 
+import gan_probe.knn as knn_module
 from gan_probe.errors import GanProbeError
 from gan_probe.knn import iter_distance_blocks, knn
+
+
+@pytest.fixture(autouse=True, params=["float32", "bfloat16"])
+def candidates(request, monkeypatch):
+    """Every test runs with both candidate passes: the answer must not depend on it."""
+    real = knn_module.knn
+    monkeypatch.setitem(globals(), "knn", lambda *a, **kw: real(*a, **{"candidates": request.param, **kw}))
+    return request.param
 
 
 def brute_knn(q, p, k, exclude_self=False):
@@ -139,3 +148,72 @@ def test_user_errors():
         knn(np.zeros(3), x, 1)
     with pytest.raises(GanProbeError, match="at least one point"):
         knn(x, np.zeros((0, 3)), 1)
+
+
+def _brute_chunked(q, p, k):
+    """float64 brute force in query chunks (for the larger stress sets)."""
+    out = [brute_knn(q[s:s + 64], p, k) for s in range(0, len(q), 64)]
+    return np.concatenate([o[0] for o in out]), np.concatenate([o[1] for o in out])
+
+
+def test_bf16_pass_vouches_for_most_rows_and_agrees(monkeypatch):
+    # the fast pass must do the work (not hand every row to float32), and give the exact answer
+    rng = np.random.default_rng(10)
+    p = np.abs(rng.normal(size=(2000, 128))).astype(np.float32)
+    q = np.abs(rng.normal(size=(200, 128))).astype(np.float32)
+    searched = []
+    real_search = knn_module._Search.search
+    monkeypatch.setattr(knn_module._Search, "search",
+                        lambda self, qsrc, *a, **kw: searched.append(len(qsrc)) or real_search(self, qsrc, *a, **kw))
+    got = knn_module.knn(q, p, 5, candidates="bfloat16")
+    assert sum(searched) <= knn_module._BF16_PILOT_ROWS + 0.05 * len(q)
+    assert_same(got, _brute_chunked(q, p, 5))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_bf16_pass_exact_on_hard_sets(dtype):
+    """Sets made to break a loose error bound: a large common offset, radii over three
+    decades, tight clusters of near-duplicates, and queries at bfloat16 rounding distance."""
+    rng = np.random.default_rng(11)
+    dim = 48
+    offset = rng.normal(loc=500.0, scale=1.0, size=(1500, dim))
+    radii = rng.normal(size=(1500, dim)) * np.exp(rng.uniform(0, 7, size=(1500, 1)))
+    centres = rng.normal(scale=3.0, size=(40, dim))
+    clusters = np.repeat(centres, 30, axis=0) + 1e-3 * rng.normal(size=(1200, dim))
+    for p in (offset, radii, clusters):
+        p = p.astype(dtype)
+        q = np.concatenate([p[rng.choice(len(p), 60, replace=False)] * (1 + 2.0 ** -9),
+                            p[rng.choice(len(p), 60, replace=False)] + 1e-4 * rng.normal(size=(60, dim)),
+                            rng.permutation(p)[:60] * 0.5 + p.mean(0) * 0.5]).astype(dtype)
+        assert_same(knn(q, p, 7, block_size=32), _brute_chunked(q, p, 7))
+    x = clusters.astype(dtype)[:600]
+    assert_same(knn(x, x, 3, exclude_self=True, block_size=50), brute_knn(x, x, 3, exclude_self=True))
+
+
+def test_bf16_pass_is_cpu_only_and_candidates_checked():
+    x = np.zeros((40, 3))
+    with pytest.raises(GanProbeError, match="CPU only"):
+        knn_module.knn(x, x, 1, candidates="bfloat16", device="meta")
+    with pytest.raises(GanProbeError, match="candidates must be"):
+        knn_module.knn(x, x, 1, candidates="int8")
+
+
+@pytest.mark.parametrize("t", [None, 2.0 ** 12, -(2.0 ** 12)])
+def test_bf16_lower_bound_holds_for_every_point_left_out(t):
+    """The bound the bfloat16 pass certifies with, checked point by point, also when its
+    offset t is placed badly (then bfloat16 rounds the products coarsely)."""
+    rng = np.random.default_rng(12)
+    p = torch.from_numpy(rng.normal(loc=3.0, size=(600, 32)).astype(np.float32))
+    q = torch.from_numpy(rng.normal(loc=3.0, size=(80, 32)).astype(np.float32))
+    d = torch.cdist(q.double(), p.double())
+    pilot_kth = d.sort(dim=1).values[:8, 4].square()
+    bf = knn_module._Bf16Candidates(p, pilot_kth, q[:8], inputs_rounded=False)
+    if t is not None:
+        bf.t = t
+    for n_cand in (5, 40, 300):
+        cand, lower = bf.candidates(q, None, n_cand)
+        left_out = torch.ones_like(d, dtype=torch.bool).scatter_(1, cand, False)
+        nearest_left_out = torch.where(left_out, d, torch.inf).min(dim=1).values
+        assert torch.all(nearest_left_out >= lower)
+        if t is None:  # with the offset placed by the pilot rows, the bound is not vacuous
+            assert torch.all(lower > 0.5 * nearest_left_out)
