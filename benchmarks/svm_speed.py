@@ -83,7 +83,7 @@ def main() -> None:
     pool, _ = stratified_split(np.arange(len(ytr)), ytr, 0.2)
     draws = [np.sort(draw_labels(ytr, pool, 10, draw_rng(0, 1, r))) for r in range(20)]
     for C in (1e-3, 1e-1):
-        ratios.append(compare(f"digits-D 7,168-d, 10 labels/class x 20 draws", [xtr[d] for d in draws],
+        ratios.append(compare("digits-D 7,168-d, 10 labels/class x 20 draws", [xtr[d] for d in draws],
                               [ytr[d] for d in draws], xte, yte, C, device))
     for C in (1e-3, 1e-1):
         ratios.append(compare(f"digits-D 7,168-d, all {len(ytr)} train labels", [xtr], [ytr], xte, yte, C, device))

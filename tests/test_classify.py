@@ -14,10 +14,10 @@ import torch
 
 from gan_probe.analysis import classify as C
 from gan_probe.analysis import classify_features as cf
-from gan_probe.cli import main
 from gan_probe.features import disc_features
 from gan_probe.models import DCGANConfig, Discriminator
 from gan_probe.svm import fit_linear_svm, primal_objective, row_chunks
+from cli_runner import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,13 +25,6 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(autouse=True)
 def _cache(tmp_path, monkeypatch):
     monkeypatch.setenv("GAN_PROBE_CACHE", str(tmp_path / "cache"))
-
-
-def run_cli(args, capsys):
-    with pytest.raises(SystemExit) as e:
-        main(args)
-    out = capsys.readouterr()
-    return e.value.code, out.out, out.err
 
 
 # ---------------------------------------------------------------- features

@@ -15,9 +15,9 @@ from torch import nn
 
 from gan_probe.analysis.filters import (GuidedLeakyReLU, GuidedLeakyReLUModule, feature_responses, guided_backprop,
                                         guided_copy, layer_output, parse_features, top_activating)
-from gan_probe.cli import main
 from gan_probe.errors import GanProbeError
 from gan_probe.models import DCGANConfig, Discriminator
+from cli_runner import run_cli
 
 
 def tiny_d(seed: int = 0) -> Discriminator:
@@ -31,16 +31,6 @@ def tiny_d(seed: int = 0) -> Discriminator:
         if isinstance(m, nn.BatchNorm2d):
             m.running_mean.normal_(0, 0.1)
     return d.eval()
-
-
-def cli(args: list[str], capsys) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as e:
-        code = int(e.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def test_guided_leaky_relu_rule_elementwise():
@@ -138,8 +128,8 @@ def test_parse_features():
 def test_filters_command_writes_figures_and_summary(tiny_run, tmp_path, capsys):
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run)
-    code, out, err = cli(["filters", str(run), "--features", "0,2", "--top-k", "3", "--n-images", "40",
-                          "--device", "cpu", "--json"], capsys)
+    code, out, err = run_cli(["filters", str(run), "--features", "0,2", "--top-k", "3", "--n-images", "40",
+                              "--device", "cpu", "--json"], capsys)
     assert code == 0, err
     summary = json.loads(out)
     folder = run / "analysis" / "filters"
@@ -184,17 +174,17 @@ def _one_error_line(code: int, err: str, needle: str) -> None:
     (["--dataset", "nosuchdata"], "unknown dataset"),
 ])
 def test_filters_bad_options(tiny_checkpoint, tmp_path, capsys, args, needle):
-    code, _, err = cli(["filters", str(tiny_checkpoint), "--out", str(tmp_path / "f"), "--device", "cpu", *args],
-                       capsys)
+    code, _, err = run_cli(["filters", str(tiny_checkpoint), "--out", str(tmp_path / "f"), "--device", "cpu", *args],
+                           capsys)
     _one_error_line(code, err, needle)
 
 
 def test_filters_missing_and_corrupt_checkpoint(tmp_path, capsys):
-    code, _, err = cli(["filters", str(tmp_path / "nope.pt")], capsys)
+    code, _, err = run_cli(["filters", str(tmp_path / "nope.pt")], capsys)
     _one_error_line(code, err, "checkpoint not found")
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"this is not a checkpoint")
-    code, _, err = cli(["filters", str(bad), "--out", str(tmp_path / "f")], capsys)
+    code, _, err = run_cli(["filters", str(bad), "--out", str(tmp_path / "f")], capsys)
     _one_error_line(code, err, "not a torch checkpoint")
     assert not (tmp_path / "f").exists()
 

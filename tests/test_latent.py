@@ -17,11 +17,11 @@ from gan_probe.analysis.arithmetic import parse_indices, read_sheet_index, vecto
 from gan_probe.analysis.latent import (SharpRule, WalkPath, decode, interpolate, lerp, perceptual_path_length,
                                        random_walk_paths, slerp, turn_paths, walk_frames, walk_smoothness)
 from gan_probe.checkpoint import load_generator
-from gan_probe.cli import main
 from gan_probe.errors import GanProbeError
 from gan_probe.features import get_feature_space
-from gan_probe.models import Generator, paper_config
+from gan_probe.models import paper_config
 from gan_probe.sampling import latents, to_uint8
+from cli_runner import run_cli
 
 NZ = 16
 CONFIG = paper_config(image_size=8, channels=1, nz=NZ, ngf=4, ndf=4)  # uniform z, like the paper
@@ -232,20 +232,11 @@ def test_bad_indices_are_refused(text, message):
 
 
 # ---------------------------------------------------------------- CLI
-def _run(capsys, *args):
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as e:
-        code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def test_walk_cli_writes_grid_gif_sidecar_and_reproduces(tiny_checkpoint, tmp_path, capsys):
     out = tmp_path / "walk"
-    code, stdout, _ = _run(capsys, "walk", str(tiny_checkpoint), "--rows", "2", "--steps", "4", "--seed", "1",
-                           "--gif", "--features", "pixels,disc", "--ppl-samples", "20", "--json", "--out", str(out))
+    code, stdout, _ = run_cli(["walk", str(tiny_checkpoint), "--rows", "2", "--steps", "4", "--seed", "1",
+                               "--gif", "--features", "pixels,disc", "--ppl-samples", "20", "--json",
+                               "--out", str(out)], capsys)
     assert code == 0
     summary = json.loads(stdout)
     assert summary == json.loads((out / "summary.json").read_text())
@@ -254,8 +245,9 @@ def test_walk_cli_writes_grid_gif_sidecar_and_reproduces(tiny_checkpoint, tmp_pa
     assert Image.open(out / "walk.png").size[0] > 4 * 32
     assert Image.open(out / "walk.gif").n_frames == 2 * 4 - 2
     again = tmp_path / "again"
-    code, stdout, _ = _run(capsys, "walk", str(tiny_checkpoint), "--endpoints", str(out / "endpoints.json"),
-                           "--features", "pixels,disc", "--ppl-samples", "0", "--json", "--out", str(again))
+    code, stdout, _ = run_cli(["walk", str(tiny_checkpoint), "--endpoints", str(out / "endpoints.json"),
+                               "--features", "pixels,disc", "--ppl-samples", "0", "--json",
+                               "--out", str(again)], capsys)
     assert code == 0
     redo = json.loads(stdout)
     assert redo["steps"] == 4 and redo["ppl"] is None
@@ -263,20 +255,21 @@ def test_walk_cli_writes_grid_gif_sidecar_and_reproduces(tiny_checkpoint, tmp_pa
 
 
 def test_walk_cli_turn_vector(tiny_checkpoint, tmp_path, capsys):
-    code, stdout, _ = _run(capsys, "walk", str(tiny_checkpoint), "--from-indices", "1,2,3", "--to-indices", "4,5",
-                           "--rows", "1", "--steps", "3", "--features", "pixels", "--ppl-samples", "0", "--json",
-                           "--out", str(tmp_path))
+    code, stdout, _ = run_cli(["walk", str(tiny_checkpoint), "--from-indices", "1,2,3", "--to-indices", "4,5",
+                               "--rows", "1", "--steps", "3", "--features", "pixels", "--ppl-samples", "0", "--json",
+                               "--out", str(tmp_path)], capsys)
     assert code == 0
     s = json.loads(stdout)
     assert s["figure"] == "Fig. 8" and s["from_indices"] == [1, 2, 3] and len(s["paths"]) == 2
 
 
 def test_arithmetic_cli_sheet_then_figure(tiny_checkpoint, tmp_path, capsys):
-    code, stdout, _ = _run(capsys, "arithmetic", str(tiny_checkpoint), "--sheet", "--seed", "2", "--sheet-size",
-                           "12", "--out", str(tmp_path))
+    code, stdout, _ = run_cli(["arithmetic", str(tiny_checkpoint), "--sheet", "--seed", "2", "--sheet-size",
+                               "12", "--out", str(tmp_path)], capsys)
     assert code == 0 and "sheet-seed2.png" in stdout
-    code, stdout, _ = _run(capsys, "arithmetic", str(tiny_checkpoint), "--seed", "2", "--sheet-size", "12",
-                           "--a", "0,1,2", "--b", "3,4,5", "--c", "6,7,11", "--json", "--out", str(tmp_path))
+    code, stdout, _ = run_cli(["arithmetic", str(tiny_checkpoint), "--seed", "2", "--sheet-size", "12",
+                               "--a", "0,1,2", "--b", "3,4,5", "--c", "6,7,11", "--json",
+                               "--out", str(tmp_path)], capsys)
     assert code == 0
     s = json.loads(stdout)
     assert s["arithmetic"]["indices"] == {"a": [0, 1, 2], "b": [3, 4, 5], "c": [6, 7, 11]}
@@ -286,7 +279,7 @@ def test_arithmetic_cli_sheet_then_figure(tiny_checkpoint, tmp_path, capsys):
 
 def test_default_output_goes_under_the_run_dir(run_copy, capsys):
     run = run_copy
-    code, _, _ = _run(capsys, "arithmetic", str(run), "--sheet", "--sheet-size", "4")
+    code, _, _ = run_cli(["arithmetic", str(run), "--sheet", "--sheet-size", "4"], capsys)
     assert code == 0
     assert (run / "analysis" / "arithmetic" / "sheet-seed0.png").is_file()
 
@@ -323,7 +316,7 @@ def test_user_errors_exit_1_with_one_line(tiny_checkpoint, corrupt_checkpoint, t
                                                "end": [0.5] * 100}]}))
     fill = {"ckpt": str(tiny_checkpoint), "missing": str(tmp_path / "nope.pt"), "corrupt": str(corrupt_checkpoint),
             "other_nz": str(other_nz)}
-    code, stdout, err = _run(capsys, *[a.format(**fill) for a in args], "--out", str(tmp_path / "o"))
+    code, stdout, err = run_cli([*[a.format(**fill) for a in args], "--out", str(tmp_path / "o")], capsys)
     assert code == 1
     assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert not (tmp_path / "o" / "summary.json").exists()

@@ -15,6 +15,7 @@ from gan_probe.analysis.memorization_run import compute_memorization, default_ou
 from gan_probe.data import load_dataset
 from gan_probe.errors import GanProbeError
 from gan_probe.sampling import to_uint8
+from cli_runner import run_cli
 
 
 def _write_pngs(folder, images_u8):
@@ -151,14 +152,6 @@ def test_checkpoint_outputs(tiny_run, tmp_path):
     assert again["ct"] == s["ct"] and again["gen_to_train"] == s["gen_to_train"]
 
 
-def _cli(argv, capsys):
-    from gan_probe.cli import main
-
-    with pytest.raises(SystemExit) as e:
-        main(argv)
-    return e.value.code, capsys.readouterr()
-
-
 def test_cli_json(folders, tmp_path, capsys):
     from gan_probe.cli import main
 
@@ -184,8 +177,8 @@ def test_cli_json(folders, tmp_path, capsys):
 def test_cli_user_errors(folders, capsys, argv, message):
     folders["empty"].mkdir(exist_ok=True)
     argv = [a.format(**{k: str(v) for k, v in folders.items()}) for a in argv]
-    code, cap = _cli(argv, capsys)
+    code, out, err = run_cli(argv, capsys)
     assert code == 1
-    lines = cap.err.strip().splitlines()
-    assert len(lines) == 1 and message in lines[0] and "Traceback" not in cap.err
-    assert cap.out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in err
+    assert out == ""

@@ -12,23 +12,13 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from gan_probe.cli import main
 from gan_probe.report import build_report, write_report
 from gan_probe.report import build as report_build
 from gan_probe.report.sections import ANALYSES, Analysis, run_datasets
 from gan_probe.report.svg import line_plot, nice_ticks
+from cli_runner import run_cli
 
 SECTION_IDS = ("training", "score", "memorization", "walk", "arithmetic", "filters", "classify")
-
-
-def cli(args: list[str], capsys) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as e:
-        code = int(e.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def external_refs(text: str) -> list[str]:
@@ -142,7 +132,7 @@ def test_run_missing_runs_the_filters_command(run, monkeypatch):
 
 
 def test_report_cli_default_out_and_json(run, capsys):
-    code, out, err = cli(["report", str(run), "--json"], capsys)
+    code, out, err = run_cli(["report", str(run), "--json"], capsys)
     assert code == 0, err
     info = json.loads(out)
     assert info["out"] == str(run / "report.html") and (run / "report.html").is_file()
@@ -155,7 +145,7 @@ def test_report_cli_default_out_and_json(run, capsys):
     (lambda tmp: (tmp / "empty").mkdir() or tmp / "empty", "is not a gan-probe run"),
 ])
 def test_report_bad_run_dir(tmp_path, capsys, make, needle):
-    code, _, err = cli(["report", str(make(tmp_path))], capsys)
+    code, _, err = run_cli(["report", str(make(tmp_path))], capsys)
     assert code == 1
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err and needle in err, err
 
@@ -200,13 +190,13 @@ def test_pdf_without_a_browser_is_one_line_and_keeps_the_html(run, capsys, monke
     import gan_probe.report.pdf as pdf
 
     monkeypatch.setattr(pdf, "find_browser", lambda: None)
-    code, _, err = cli(["report", str(run), "--pdf"], capsys)
+    code, _, err = run_cli(["report", str(run), "--pdf"], capsys)
     assert code == 1 and len(err.strip().splitlines()) == 1 and "needs Chromium" in err
     assert (run / "report.html").is_file() and not (run / "report.pdf").exists()
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Debian's chromium")
 def test_pdf_with_chromium(run, capsys):
-    code, _, err = cli(["report", str(run), "--pdf"], capsys)
+    code, _, err = run_cli(["report", str(run), "--pdf"], capsys)
     assert code == 0, err
     assert (run / "report.pdf").read_bytes()[:5] == b"%PDF-"

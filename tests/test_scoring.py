@@ -25,6 +25,7 @@ from gan_probe.metrics.fid import (StatisticsAccumulator, features_to_statistics
 from gan_probe.metrics.inception_score import logits_to_inception_score
 from gan_probe.metrics.kid import features_to_kid, unbiased_mmd2
 from gan_probe.metrics.prdc import features_to_density_coverage, features_to_precision_recall
+from cli_runner import run_cli
 
 N_IMAGES = 6
 
@@ -64,18 +65,6 @@ def _options(weights, **kw):
     base = dict(weights=weights, device="cpu", num_workers=0, batch_size=N_IMAGES, progress=False)
     base.update(kw)
     return ScoreOptions(**base)
-
-
-def _cli(args, capsys):
-    from gan_probe.cli import main
-
-    code = 0
-    try:
-        main([str(a) for a in args])
-    except SystemExit as e:
-        code = e.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def _assert_user_error(code, err, *words):
@@ -400,9 +389,9 @@ def test_cache_hit_equals_recomputation_and_survives_a_killed_write(folders, tmp
 # ---------------------------------------------------------------- CLI
 
 def test_cli_score_checkpoint_against_folder_all_metrics(run_copy, folders, inception_weights, capsys):
-    code, out, err = _cli(["score", run_copy, "--ref", folders[0], "--metrics", "fid,is,kid,pr,dc", "--n", 10,
-                           "--json", "--inception-weights", inception_weights, "--num-workers", 0,
-                           "--device", "cpu", "--dims", 64], capsys)
+    code, out, err = run_cli(["score", run_copy, "--ref", folders[0], "--metrics", "fid,is,kid,pr,dc", "--n", 10,
+                              "--json", "--inception-weights", inception_weights, "--num-workers", 0,
+                              "--device", "cpu", "--dims", 64], capsys)
     assert code == 0, err
     r = json.loads(out)
     for key in ("fid", "is", "is_std", "kid", "kid_std", "precision", "recall", "density", "coverage"):
@@ -417,14 +406,14 @@ def test_cli_fid_table_skip_bad_and_cache(tmp_path, inception_weights, capsys):
     folder = _write_images(tmp_path / "imgs", 3, 7)
     (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
     w = ["--inception-weights", inception_weights, "--dims", 64]
-    code, out, err = _cli(["fid", folder, folder, "--num-workers", 0] + w, capsys)
+    code, out, err = run_cli(["fid", folder, folder, "--num-workers", 0] + w, capsys)
     _assert_user_error(code, err, "broken.png", "--skip-bad")
-    code, out, err = _cli(["fid", folder, folder, "--skip-bad", "--num-workers", 1,
-                           "--save-stats", tmp_path / "s.npz"] + w, capsys)
+    code, out, err = run_cli(["fid", folder, folder, "--skip-bad", "--num-workers", 1,
+                              "--save-stats", tmp_path / "s.npz"] + w, capsys)
     assert code == 0, err
     assert "FID" in out and "N = 3" in out and "299" in out and "cached" in out  # 2nd side: a cache hit
     assert "broken.png" in err
-    code, out, _ = _cli(["fid", tmp_path / "s.npz", folder, "--skip-bad", "--json"] + w, capsys)
+    code, out, _ = run_cli(["fid", tmp_path / "s.npz", folder, "--skip-bad", "--json"] + w, capsys)
     assert code == 0 and json.loads(out)["fid"] == pytest.approx(0.0, abs=1e-6)
 
 
@@ -455,7 +444,7 @@ def test_cli_user_errors(tmp_path, folders, inception_weights, capsys):
         (["fid", "no-such-dataset", folders[0]] + w, ["no-such-dataset"]),
     ]
     for args, words in cases:
-        code, _, err = _cli(args, capsys)
+        code, _, err = run_cli(args, capsys)
         _assert_user_error(code, err, *words[:1])
         assert any(word in err for word in words), (args, err)
 
@@ -513,5 +502,5 @@ def test_zip_of_wrong_kind_is_a_bad_weights_file(tmp_path, capsys, folders):
     wrong = tmp_path / "wrong.pth"
     torch.save({"fc.weight": torch.zeros(2, 2)}, wrong)
     assert zipfile.is_zipfile(wrong)
-    code, _, err = _cli(["fid", folders[0], folders[1], "--inception-weights", wrong], capsys)
+    code, _, err = run_cli(["fid", folders[0], folders[1], "--inception-weights", wrong], capsys)
     _assert_user_error(code, err, "FID Inception weights")

@@ -119,8 +119,8 @@ def header_facts(run_dir: Path, config: dict) -> list[tuple[str, object]]:
 def training_section(run_dir: Path, config: dict, config_problem: str) -> str:
     parts = ['<section id="training"><h2>Training</h2>',
              '<p class="fig-ref">Figs. 2-3 (samples over training)</p>',
-             f'<p class="blurb">What <code>gan-probe train</code> wrote: the same fixed z decoded after each epoch '
-             f'(G in eval mode), and the losses and D outputs logged during training.</p>']
+             '<p class="blurb">What <code>gan-probe train</code> wrote: the same fixed z decoded after each epoch '
+             '(G in eval mode), and the losses and D outputs logged during training.</p>']
     cmd = training_command(run_dir, config)
     if cmd:
         parts.append(html.command_block(cmd))
