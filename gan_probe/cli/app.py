@@ -27,7 +27,7 @@ def _root(
 
 # ---- options shared by several commands (defined once) ----
 CheckpointArg = Annotated[Path, typer.Argument(help="A checkpoint file or a RUN_DIR (its checkpoints/last.pt).",
-                                               show_default=False)]
+                                               metavar="CHECKPOINT", show_default=False)]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto | cpu | cuda | cuda:N | mps.")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed; every sample is tied to it.")]
 BatchSizeOpt = Annotated[int, typer.Option("--batch-size", min=1, help="Images per batch.")]

@@ -27,7 +27,7 @@ summary.json to <RUN_DIR>/analysis/memorization/ (or --out). See docs/memorizati
 """)
 def memorization(
     gen: Annotated[str, typer.Argument(help="A checkpoint / RUN_DIR (samples are generated), an image folder, "
-                                            "or a dataset name.", show_default=False)],
+                                            "or a dataset name.", metavar="GEN", show_default=False)],
     train: Annotated[str, typer.Option("--train", help="Training images: a dataset (digits:train, "
                                                        "cifar10:train) or an image folder.")],
     test: Annotated[str | None, typer.Option("--test", help="Held-out real images (needed for C_T and to "

@@ -50,8 +50,8 @@ def _options(batch_size, device, num_workers, n, seed, dims, inception_weights, 
   gan-probe fid real/ fake/ --inception-weights ~/pt_inception-2015-12-05-6726825d.pth   # offline
 """)
 def fid(
-    a: Annotated[str, typer.Argument(help=SOURCE_HELP, show_default=False)],
-    b: Annotated[str, typer.Argument(help="The other source (same kinds).", show_default=False)],
+    a: Annotated[str, typer.Argument(help=SOURCE_HELP, metavar="A", show_default=False)],
+    b: Annotated[str, typer.Argument(help="The other source (same kinds).", metavar="B", show_default=False)],
     batch_size: BatchSizeOpt = 50,
     device: DeviceOpt = "auto",
     num_workers: NumWorkersOpt = 2,
@@ -87,7 +87,8 @@ def fid(
   gan-probe score runs/cifar --ref cifar10:test --save-stats gen.npz   # summary in runs/cifar/analysis/score/
 """)
 def score(
-    gen: Annotated[str, typer.Argument(help="Generated images: " + SOURCE_HELP, show_default=False)],
+    gen: Annotated[str, typer.Argument(help="Generated images: " + SOURCE_HELP, metavar="GEN",
+                                         show_default=False)],
     ref: Annotated[str | None, typer.Option("--ref", help="Reference (real) source, same kinds as GEN.")] = None,
     metrics: Annotated[str, typer.Option("--metrics", help="Comma list of fid, is, kid, pr (precision/recall, "
                                          "k=3), dc (density/coverage, k=5).")] = "fid,is,kid,pr,dc",

@@ -131,7 +131,7 @@ def info(checkpoint: CheckpointArg, json_out: JsonOpt = False) -> None:
 
 @app.command()
 def download(
-    dataset: Annotated[str, typer.Argument(help="cifar10 | svhn | mnist | fashion-mnist | celeba.")],
+    dataset: Annotated[str, typer.Argument(help="cifar10 | svhn | mnist | fashion-mnist | celeba.", metavar="DATASET")],
     data_root: DataRootOpt = None,
 ) -> None:
     """Download a dataset (every split) with torchvision, to --data-root."""
