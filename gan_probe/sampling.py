@@ -15,6 +15,8 @@ from typing import Iterator
 import numpy as np
 import torch
 
+from gan_probe.errors import GanProbeError
+
 from gan_probe.models import DCGANConfig, Generator, sample_z
 
 BLOCK = 1024
@@ -91,8 +93,13 @@ def sample_to_folder(ckpt: str | os.PathLike, out_dir: str | os.PathLike, n: int
     input for ``gan-probe fid``)."""
     from gan_probe.checkpoint import load_generator
 
-    g, config = load_generator(ckpt, device)
     out_dir = Path(out_dir)
+    if out_dir.is_dir():
+        others = sorted({q.name for q in out_dir.iterdir()} - {f"{i:06d}.png" for i in range(n)})
+        if others:
+            raise GanProbeError(f"{out_dir} already holds {len(others)} other file(s) (e.g. {others[0]}); sample into "
+                                f"an empty folder, so that it holds exactly these {n} samples")
+    g, config = load_generator(ckpt, device)
     written = 0
     first = None
     for batch in generate(g, config, n, seed, batch_size, device):

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import time
 from dataclasses import asdict, dataclass, field, fields
@@ -73,6 +74,23 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def validate(self) -> None:
+        """Refuse values that would train nonsense or fail only after the RUN_DIR is written."""
+        checks = [
+            (self.epochs >= 0, f"--epochs must be >= 0, got {self.epochs}"),
+            (self.max_steps >= 0, f"--max-steps must be >= 0 (0: use --epochs), got {self.max_steps}"),
+            (self.batch_size >= 1, f"--batch-size must be >= 1, got {self.batch_size}"),
+            (math.isfinite(self.lr) and self.lr > 0, f"--lr must be > 0, got {self.lr}"),
+            (0 <= self.beta1 < 1, f"--beta1 must be in [0, 1), got {self.beta1}"),
+            (self.num_workers >= 0, f"--num-workers must be >= 0, got {self.num_workers}"),
+            (self.checkpoint_every >= 1, f"--checkpoint-every must be >= 1, got {self.checkpoint_every}"),
+            (self.log_every >= 1, f"--log-every must be >= 1, got {self.log_every}"),
+            (self.kernel_size >= 1, f"--kernel-size must be >= 1, got {self.kernel_size}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise GanProbeError(message)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
@@ -183,6 +201,9 @@ def _train(cfg: TrainConfig, resume: bool, show_progress: bool, d: _Dist) -> Pat
             setattr(cfg, name, getattr(saved, name))
     elif (ckpt.checkpoint_dir(run_dir) / ckpt.LAST).exists():
         raise GanProbeError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
+    if run_dir.exists() and not run_dir.is_dir():
+        raise GanProbeError(f"--out {run_dir} is a file, not a folder")
+    cfg.validate()
 
     if cfg.max_steps <= 0 and cfg.epochs <= 0:
         raise GanProbeError("give --epochs or --max-steps greater than 0")

@@ -12,6 +12,8 @@ from PIL import Image
 from gan_probe import checkpoint as ckpt
 from gan_probe.errors import GanProbeError
 
+from cli_runner import run_cli
+
 
 def cli(*args):
     return subprocess.run([sys.executable, "-m", "gan_probe", *map(str, args)], capture_output=True, text=True)
@@ -95,6 +97,9 @@ def test_truncated_and_foreign_checkpoints(tiny_checkpoint, tmp_path):
     (["train", "--out", "/proc/gan-probe-run", "--max-steps", "1"], []),
     (["sample", "{tmp}/emptydir", "--out", "{tmp}/s"], ["no checkpoint"]),
     (["download", "digits"], ["cannot be downloaded"]),
+    (["train", "--lr", "-1", "--out", "{tmp}/r"], ["--lr must be > 0"]),
+    (["train", "--beta1", "1", "--out", "{tmp}/r"], ["--beta1 must be in [0, 1)"]),
+    (["train", "--out", "{tmp}/bad.json", "--max-steps", "1"], ["is a file, not a folder"]),
 ])
 def test_user_errors(tmp_path, args, words):
     if torch.cuda.is_available() and "cuda" in args:
@@ -102,6 +107,7 @@ def test_user_errors(tmp_path, args, words):
     (tmp_path / "bad.json").write_text("{nope")
     (tmp_path / "emptydir").mkdir()
     assert_user_error(cli(*[a.replace("{tmp}", str(tmp_path)) for a in args]), *words)
+    assert not (tmp_path / "r").exists()  # nothing written for a run that never started
 
 
 def test_debug_shows_traceback():
@@ -109,12 +115,27 @@ def test_debug_shows_traceback():
     assert r.returncode != 0 and "Traceback" in r.stderr
 
 
-def test_help_lists_examples():
+def test_help_lists_examples(capsys):
     r = cli("train", "--help")
     assert r.returncode == 0 and "--resume" in r.stdout and "torchrun" in r.stdout
+    for command in ("sample", "info", "download", "train", "fid", "score", "memorization", "walk", "arithmetic",
+                    "filters", "classify", "report"):
+        code, out, _ = run_cli([command, "--help"], capsys)
+        assert code == 0 and "Examples" in out and f"gan-probe {command} " in out, command
 
 
-@pytest.mark.parametrize("args", [["train", "--epochs", "x"], ["sample"], ["info", "--jsn", "x"], ["nosuch"]])
+def test_sample_refuses_a_folder_holding_other_files(tiny_run, tmp_path, capsys):
+    out = tmp_path / "s"
+    assert run_cli(["sample", tiny_run, "--n", 4, "--out", out, "--device", "cpu"], capsys)[0] == 0
+    assert run_cli(["sample", tiny_run, "--n", 4, "--out", out, "--device", "cpu"], capsys)[0] == 0  # same set
+    code, _, err = run_cli(["sample", tiny_run, "--n", 2, "--out", out, "--device", "cpu"], capsys)
+    assert code == 1 and "already holds 2 other file(s) (e.g. 000002.png)" in err
+    assert sorted(p.name for p in out.iterdir()) == [f"{i:06d}.png" for i in range(4)]  # nothing lost
+
+
+@pytest.mark.parametrize("args", [["train", "--epochs", "x"], ["sample"], ["info", "--jsn", "x"], ["nosuch"],
+                                  ["train", "--max-steps", "-1"], ["train", "--kernel-size", "0"],
+                                  ["train", "--num-workers", "-1"]])
 def test_usage_errors_are_one_line(args):
     r = cli(*args)
     assert r.returncode == 2

@@ -28,8 +28,8 @@ def train(
     dataset: Annotated[str, typer.Option(help="digits | cifar10 | svhn[:extra] | mnist | fashion-mnist | celeba | "
                                               "lsun:CATEGORY_train | imagenet32 | an image folder.")] = "digits",
     image_size: Annotated[int, typer.Option(help="32 or 64 (any power of two >= 8); 0 = the dataset's default.")] = 0,
-    epochs: Annotated[int, typer.Option(help="Passes over the data.")] = 25,
-    max_steps: Annotated[int, typer.Option(help="Stop after this many steps in all (0 = use --epochs).")] = 0,
+    epochs: Annotated[int, typer.Option(min=0, help="Passes over the data.")] = 25,
+    max_steps: Annotated[int, typer.Option(min=0, help="Stop after this many steps in all (0 = use --epochs).")] = 0,
     batch_size: BatchSizeOpt = 128,
     lr: Annotated[float, typer.Option(help="Adam learning rate (the paper: 0.0002).")] = 2e-4,
     beta1: Annotated[float, typer.Option(help="Adam beta1 (the paper: 0.5).")] = 0.5,
@@ -40,14 +40,14 @@ def train(
     checkpoint_every: Annotated[int, typer.Option(min=1, help="Write checkpoints/last.pt every N steps.")] = 500,
     log_every: Annotated[int, typer.Option(min=1, help="Log a JSON line every N steps.")] = 10,
     resume: Annotated[bool, typer.Option(help="Continue the run in --out from its last checkpoint.")] = False,
-    nz: Annotated[int, typer.Option(help="Latent size.")] = 100,
-    ngf: Annotated[int, typer.Option(help="G width (last hidden layer); doubles per layer towards z.")] = 64,
-    ndf: Annotated[int, typer.Option(help="D width (first layer); doubles per layer.")] = 64,
-    kernel_size: Annotated[int, typer.Option(help="Conv kernel (pytorch/examples: 4; the authors: 5).")] = 4,
+    nz: Annotated[int, typer.Option(min=1, help="Latent size.")] = 100,
+    ngf: Annotated[int, typer.Option(min=1, help="G width (last hidden layer); doubles per layer towards z.")] = 64,
+    ndf: Annotated[int, typer.Option(min=1, help="D width (first layer); doubles per layer.")] = 64,
+    kernel_size: Annotated[int, typer.Option(min=1, help="Conv kernel (pytorch/examples: 4; the authors: 5).")] = 4,
     z_dist: Annotated[str, typer.Option(help="uniform (the paper: U(-1, 1)) or normal.")] = "uniform",
     model_config: Annotated[Path | None, typer.Option(help="A JSON model config (see reference_models/configs/).")]
     = None,
-    num_workers: Annotated[int, typer.Option(help="Data-loading processes (image datasets).")] = 2,
+    num_workers: Annotated[int, typer.Option(min=0, help="Data-loading processes (image datasets).")] = 2,
     amp: Annotated[bool, typer.Option(help="bf16 autocast on CUDA (ignored on the CPU).")] = True,
     data_root: DataRootOpt = None,
     download: DownloadOpt = False,
@@ -107,7 +107,12 @@ def sample(
     typer.echo(f"wrote {result['n']} samples to {result['out']}" + (f" and {result['grid']}" if grid else ""))
 
 
-@app.command()
+@app.command(epilog="""Examples:
+
+  gan-probe info reference_models/digits                  # a RUN_DIR: its checkpoints/last.pt
+
+  gan-probe info runs/cifar/checkpoints/last.pt --json    # one JSON object
+""")
 def info(checkpoint: CheckpointArg, json_out: JsonOpt = False) -> None:
     """What a checkpoint holds: config, dataset, image size, step, epoch."""
     from gan_probe.train import run_summary
@@ -129,7 +134,12 @@ def info(checkpoint: CheckpointArg, json_out: JsonOpt = False) -> None:
     Console().print(t)
 
 
-@app.command()
+@app.command(epilog="""Examples:
+
+  gan-probe download cifar10                              # to the default data root ($GAN_PROBE_DATA_ROOT)
+
+  gan-probe download svhn --data-root /data               # train, test and extra
+""")
 def download(
     dataset: Annotated[str, typer.Argument(help="cifar10 | svhn | mnist | fashion-mnist | celeba.", metavar="DATASET")],
     data_root: DataRootOpt = None,

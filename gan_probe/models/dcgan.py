@@ -57,6 +57,8 @@ class DCGANConfig:
                 f"image size {self.image_size} does not match a generator with "
                 f"{len(self.g_channels)} upsampling layers from 4x4 (gives {4 * 2 ** len(self.g_channels)})"
             )
+        if self.kernel_size < 1:
+            raise GanProbeError(f"kernel_size must be >= 1, got {self.kernel_size}")
         if len(self.d_channels) != len(self.d_strides) or not self.d_channels:
             raise GanProbeError("d_channels and d_strides must be non-empty and of equal length")
         if any(s not in (1, 2) for s in self.d_strides):
