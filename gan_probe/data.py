@@ -142,14 +142,22 @@ def _missing(name: str, root: Path, what: str) -> GanProbeError:
     )
 
 
-def _torchvision(name: str, what: str, make: Callable[[], Dataset], root: Path) -> Dataset:
+def _torchvision(name: str, what: str, make: Callable[[], Dataset], root: Path, download: bool = False) -> Dataset:
     try:
         return make()
-    except RuntimeError as e:
+    except (RuntimeError, OSError) as e:
+        if download:  # a failed fetch: saying "download it" again would go round in circles
+            reason = " ".join(str(e).split()) or type(e).__name__
+            reason = reason if len(reason) <= 240 else reason[:240] + "..."
+            raise GanProbeError(f"could not download {what} to {root} ({reason}); without network access, copy "
+                                f"the dataset files there by hand (the layout torchvision's {what} loader expects)"
+                                ) from e
+        if not isinstance(e, RuntimeError):
+            raise GanProbeError(f"{what} under {root} could not be read ({type(e).__name__}: {e})") from e
         if "not found" in str(e).lower() or "download" in str(e).lower():
             raise _missing(name, root, what) from e
         raise GanProbeError(f"{what} under {root} could not be read: {e}") from e
-    except (OSError, ValueError) as e:
+    except ValueError as e:
         raise GanProbeError(f"{what} under {root} could not be read ({type(e).__name__}: {e})") from e
 
 
@@ -203,7 +211,7 @@ def _cifar10(root: Path, split: str, image_size: int, channels: int, download: b
 
     return _torchvision("cifar10", "CIFAR-10", lambda: CIFAR10(
         str(root), train=split == "train", download=download,
-        transform=image_transform(image_size, channels)), root)
+        transform=image_transform(image_size, channels)), root, download)
 
 
 @register("svhn", channels=3, image_size=32, splits=("train", "test", "extra"), default_split="train",
@@ -213,7 +221,7 @@ def _svhn(root: Path, split: str, image_size: int, channels: int, download: bool
 
     return _torchvision("svhn", f"SVHN {split}_32x32.mat", lambda: SVHN(
         str(root), split=split, download=download,
-        transform=image_transform(image_size, channels)), root)
+        transform=image_transform(image_size, channels)), root, download)
 
 
 @register("mnist", channels=1, image_size=32, splits=("train", "test"), default_split="train",
@@ -223,7 +231,7 @@ def _mnist(root: Path, split: str, image_size: int, channels: int, download: boo
 
     return _torchvision("mnist", "MNIST", lambda: MNIST(
         str(root), train=split == "train", download=download,
-        transform=image_transform(image_size, channels)), root)
+        transform=image_transform(image_size, channels)), root, download)
 
 
 @register("fashion-mnist", channels=1, image_size=32, splits=("train", "test"), default_split="train",
@@ -233,7 +241,7 @@ def _fashion_mnist(root: Path, split: str, image_size: int, channels: int, downl
 
     return _torchvision("fashion-mnist", "Fashion-MNIST", lambda: FashionMNIST(
         str(root), train=split == "train", download=download,
-        transform=image_transform(image_size, channels)), root)
+        transform=image_transform(image_size, channels)), root, download)
 
 
 @register("celeba", channels=3, image_size=64, splits=("train", "valid", "test", "all"), default_split="train",
@@ -243,7 +251,7 @@ def _celeba(root: Path, split: str, image_size: int, channels: int, download: bo
 
     return _torchvision("celeba", "CelebA", lambda: CelebA(
         str(root), split=split, target_type="identity", download=download,
-        transform=image_transform(image_size, channels)), root)
+        transform=image_transform(image_size, channels)), root, download)
 
 
 @register("lsun", channels=3, image_size=64, splits=(), default_split="bedroom_train",
@@ -261,7 +269,7 @@ def _lsun(root: Path, split: str, image_size: int, channels: int, download: bool
         raise GanProbeError("LSUN needs the lmdb package: pip install lmdb") from e
     category = split if split.endswith(("_train", "_val")) else f"{split}_train"
     return _torchvision("lsun", f"LSUN {category}_lmdb", lambda: LSUN(
-        str(root), classes=[category], transform=image_transform(image_size, channels)), root)
+        str(root), classes=[category], transform=image_transform(image_size, channels)), root, download)
 
 
 @register("imagenet32", channels=3, image_size=32, splits=("train", "val"), default_split="train",

@@ -39,6 +39,12 @@ SOLVERS = ("auto", "sklearn", "torch")
 DEFAULT_CHUNK_BYTES = 512 << 20  # float32 working chunk of the feature matrix
 
 
+def _shareable(a: np.ndarray) -> np.ndarray:
+    """A contiguous array torch can share; a read-only memory map (the feature cache) is copied."""
+    a = np.ascontiguousarray(a)
+    return a if a.flags.writeable else a.copy()
+
+
 @dataclass
 class LinearModel:
     """Weights ``coef`` (K x D) and ``intercept`` (K) of a one-vs-rest linear classifier,
@@ -139,7 +145,7 @@ class _Rows:
         self.scale = None if scale is None else torch.as_tensor(scale, dtype=torch.float32, device=device)
         if resident is None:  # on a GPU, upload the stored (e.g. float16) matrix once if it fits easily
             resident = device.type == "cuda" and x.nbytes < 0.4 * torch.cuda.mem_get_info(device)[0]
-        self.stored = torch.as_tensor(np.ascontiguousarray(x)).to(device) if resident else None
+        self.stored = torch.as_tensor(_shareable(x)).to(device) if resident else None
         # keep it all on the device in float32 when one chunk holds everything (the usual case)
         self.whole = self._load(0, self.n) if len(self.ranges) == 1 else None
 
@@ -147,7 +153,7 @@ class _Rows:
         if self.stored is not None:
             xc = self.stored[start:stop].float()
         else:
-            xc = torch.as_tensor(np.ascontiguousarray(self.x[start:stop])).to(self.device, torch.float32)
+            xc = torch.as_tensor(_shareable(self.x[start:stop])).to(self.device, torch.float32)
         if self.shift is not None:
             xc = (xc - self.shift) / self.scale
         return xc

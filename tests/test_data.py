@@ -134,3 +134,17 @@ def test_errors(tmp_path):
     ds = ImageFolderDataset(tmp_path / "bad", image_transform(32, 3))
     with pytest.raises(GanProbeError, match="x.png"):
         ds[0]
+
+
+def test_failed_download_says_so_instead_of_asking_for_a_download(tmp_path, monkeypatch):
+    import torchvision.datasets as tvd
+
+    from gan_probe.data import download
+
+    def offline(*args, **kwargs):
+        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz: <urlopen error no network>")
+
+    monkeypatch.setattr(tvd, "MNIST", offline)
+    with pytest.raises(GanProbeError, match="could not download MNIST") as e:
+        download("mnist", tmp_path)
+    assert "gan-probe download" not in str(e.value) and "urlopen error" in str(e.value)

@@ -123,6 +123,8 @@ def test_parse_features():
         parse_features("a,b")
     with pytest.raises(GanProbeError):
         parse_features(",")
+    with pytest.raises(GanProbeError, match="runs backwards; write 2-5"):
+        parse_features("5-2")
 
 
 def test_filters_command_writes_figures_and_summary(tiny_run, tmp_path, capsys):

@@ -277,6 +277,17 @@ def test_arithmetic_cli_sheet_then_figure(tiny_checkpoint, tmp_path, capsys):
     assert (tmp_path / "arithmetic-seed2.png").is_file() and (tmp_path / "sheet-seed2.png").is_file()
 
 
+def test_sheet_after_arithmetic_keeps_both_records(tiny_checkpoint, tmp_path, capsys):
+    base = ["arithmetic", str(tiny_checkpoint), "--sheet-size", "12", "--out", str(tmp_path)]
+    assert run_cli([*base, "--seed", "3", "--a", "0,1", "--b", "2", "--c", "3"], capsys)[0] == 0
+    assert run_cli([*base, "--seed", "3", "--sheet"], capsys)[0] == 0
+    s = json.loads((tmp_path / "summary.json").read_text())
+    assert s["arithmetic"]["indices"] == {"a": [0, 1], "b": [2], "c": [3]} and "sheet" in s
+    assert run_cli([*base, "--seed", "4", "--sheet"], capsys)[0] == 0  # another seed: a record of its own
+    s = json.loads((tmp_path / "summary.json").read_text())
+    assert s["seed"] == 4 and "arithmetic" not in s
+
+
 def test_default_output_goes_under_the_run_dir(run_copy, capsys):
     run = run_copy
     code, _, _ = run_cli(["arithmetic", str(run), "--sheet", "--sheet-size", "4"], capsys)

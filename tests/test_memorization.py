@@ -86,6 +86,14 @@ def test_without_test_no_ct_and_it_says_so(folders):
     assert s["verdict"] == "copying"  # the fixed cut still catches plain copies
 
 
+def test_too_few_samples_for_ct_is_named_as_such(folders):
+    # --test is given, but the generated samples fill no cell: the verdict must not ask for --test
+    s = compute_memorization(str(folders["copies"]), "digits:train", "digits:test",
+                             settings=MemorizationSettings(ct_min_gen=10_000))["summary"]
+    assert s["ct"] is None and s["n_test"] > 0
+    assert "too few generated samples per cell" in s["verdict_line"] and "needs --test" not in s["verdict_line"]
+
+
 def test_ct_statistic_requires_test():
     x = np.random.default_rng(0).normal(size=(50, 4))
     with pytest.raises(GanProbeError, match="needs held-out real images"):

@@ -226,8 +226,10 @@ def parse_features(text: str) -> list[int]:
             continue
         try:
             if re.fullmatch(r"\d+\s*-\s*\d+", part):
-                a, b = part.split("-")
-                out.extend(range(int(a), int(b) + 1))
+                a, b = (int(v) for v in part.split("-"))
+                if a > b:
+                    raise GanProbeError(f"--features range {part} runs backwards; write {b}-{a}")
+                out.extend(range(a, b + 1))
             else:
                 out.append(int(part))
         except ValueError:

@@ -250,7 +250,12 @@ def verdict(s: dict, settings: MemorizationSettings = MemorizationSettings()) ->
     gq, tq = s["gen_to_train"], s["test_to_train"]
     med = f"median nearest-train distance gen {gq['q50']:.4g}" + (f" vs test {tq['q50']:.4g}" if tq else "")
     sig = settings.ct_significant
-    ct_txt = f"C_T = {ct:+.2f}" if ct is not None else "C_T not computed (needs --test)"
+    if ct is not None:
+        ct_txt = f"C_T = {ct:+.2f}"
+    elif s["n_test"]:
+        ct_txt = "C_T undefined (too few generated samples per cell: raise --n)"
+    else:
+        ct_txt = "C_T not computed (needs --test)"
     if (ct is not None and ct < -sig) or excess:
         label = "copying"
     elif ct is not None and ct > sig:

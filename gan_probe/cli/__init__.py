@@ -34,6 +34,31 @@ def _fail(message: str, code: int = 1) -> None:
     sys.exit(code)
 
 
+def _user_message(e: GanProbeError) -> str:
+    """The error's own line, also when a DataLoader worker raised it (torch then packs the
+    worker's whole traceback into the message)."""
+    text = str(e)
+    if "Original Traceback" in text:
+        marker = f"{type(e).__module__}.{type(e).__qualname__}: "
+        last = [line for line in text.splitlines() if line.startswith(marker)]
+        if last:
+            return last[-1][len(marker):]
+    return text
+
+
+def _os_error_message(e: OSError) -> str:
+    name = getattr(e, "filename", None)
+    if name is None:
+        return str(e.strerror or e)
+    if isinstance(e, FileExistsError):
+        return f"{name} exists and is not a folder; choose another path"
+    if isinstance(e, NotADirectoryError):
+        return f"{name}: part of this path is a file, not a folder"
+    if isinstance(e, IsADirectoryError):
+        return f"{name} is a folder; give a file path"
+    return f"{e.strerror or e}: {name}"
+
+
 def _click_exceptions():
     try:  # typer >= 0.20 vendors click
         from typer._click import exceptions
@@ -60,11 +85,10 @@ def main(argv: list[str] | None = None) -> None:
     except GanProbeError as e:
         if debug:
             raise
-        _fail(str(e))
+        _fail(_user_message(e))
     except OSError as e:
         if debug:
             raise
-        where = f": {e.filename}" if getattr(e, "filename", None) else ""
-        _fail(f"{e.strerror or e}{where}")
+        _fail(_os_error_message(e))
     except KeyboardInterrupt:
         _fail("interrupted", 130)

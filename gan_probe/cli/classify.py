@@ -155,5 +155,6 @@ def _print_table(s: dict, folder: Path) -> None:
     c = Console()
     c.print(t)
     c.print(f"C = {s['C']:g} (chosen on {s['sizes']['validation']:,} validation images over "
-            f"{s['val_draws']} draws per C), solver {s['solver']}, BatchNorm {s['bn_stats']}, "
+            f"{s['val_draws']} draw{'s' if s['val_draws'] != 1 else ''} per C), solver {s['solver']}, "
+            f"BatchNorm {s['bn_stats']}, "
             f"{'standardised' if s['standardize'] else 'unstandardised'} features; written {folder / 'summary.json'}")

@@ -125,8 +125,8 @@ def _print_walk(s: dict) -> None:
         for name, p in s["ppl"].items():
             console.print(f"offline path length ({name}, {p['n']} pairs, {p['mode']}): {p['value']:.4g}  "
                           "[dim](not comparable with LPIPS PPL)[/]")
-    for name, why in s["features_skipped"].items():
-        console.print(f"[dim]{name} features skipped: {why}[/]")
+    for name, why in s["features_skipped"].items():  # a note, not a result: stderr
+        Console(stderr=True).print(f"[dim]{name} features skipped: {why}[/]")
     for what, path in s["files"].items():
         console.print(f"{what}: {path}")
 
@@ -176,6 +176,7 @@ def arithmetic(
     out_dir = out or default_out(checkpoint, "arithmetic")
     summary: dict = {"command": "arithmetic", "figure": "Fig. 7", "checkpoint": str(checkpoint), "seed": seed,
                      "labels_from": "not implemented"}
+    summary.update(_earlier_records(Path(out_dir) / "summary.json", summary))
     if sheet:
         summary["sheet"] = write_sheet(g, config, seed, sheet_size, out_dir, str(checkpoint), batch_size)
     if indices is not None:
@@ -192,3 +193,17 @@ def arithmetic(
         r = summary["arithmetic"]
         typer.echo(f"A {r['indices']['a']} - B {r['indices']['b']} + C {r['indices']['c']} (seed {seed}): "
                    f"{r['figure']}")
+
+
+def _earlier_records(path: Path, summary: dict) -> dict:
+    """The sheet / arithmetic records an earlier run of the same checkpoint and seed left in
+    ``summary.json``: a --sheet run after an arithmetic run (or the reverse) keeps both."""
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(old, dict):
+        return {}
+    if (old.get("checkpoint"), old.get("seed")) != (summary["checkpoint"], summary["seed"]):
+        return {}
+    return {k: old[k] for k in ("sheet", "arithmetic") if isinstance(old.get(k), dict)}
