@@ -398,6 +398,9 @@ def test_cli_score_checkpoint_against_folder_all_metrics(run_copy, folders, ince
         assert np.isfinite(r[key]), key
     assert r["fid"] > 0 and r["is"] >= 1.0 and r["gen"]["n"] == 10 and r["ref"]["n"] == N_IMAGES
     assert r["gen"]["seed"] == 0 and any("N < d" in w for w in r["warnings"])
+    # stand-in weights are never passed off as pytorch-fid's
+    assert r["protocol"]["reference_weights"] is False and "NON-REFERENCE" in r["protocol"]["extractor"]
+    assert any("not pytorch-fid's weights file" in w for w in r["warnings"])
     saved = json.loads((run_copy / "analysis" / "score" / "summary.json").read_text())
     assert saved["fid"] == r["fid"]
 
@@ -504,3 +507,11 @@ def test_zip_of_wrong_kind_is_a_bad_weights_file(tmp_path, capsys, folders):
     assert zipfile.is_zipfile(wrong)
     code, _, err = run_cli(["fid", folders[0], folders[1], "--inception-weights", wrong], capsys)
     _assert_user_error(code, err, "FID Inception weights")
+
+
+def test_reference_weights_are_recognised_by_their_hash(inception_weights, monkeypatch):
+    from gan_probe.features import inception as inc
+
+    assert not inc.is_reference_weights(inception_weights)  # the stand-in file
+    monkeypatch.setattr(inc, "WEIGHTS_SHA256_PREFIX", inc.weights_sha256(inception_weights)[:8])
+    assert inc.is_reference_weights(inception_weights)

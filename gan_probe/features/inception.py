@@ -20,6 +20,7 @@ pytorch-fid itself puts it). Nothing is downloaded unless the caller allows it.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 import sys
@@ -46,6 +47,25 @@ EXTRACTOR = "pytorch-fid FID Inception v3 (TF 2015-12-05)"
 def hub_weights_path() -> Path:
     """Where torch hub (and so pytorch-fid) keeps the weights file."""
     return Path(torch.hub.get_dir()) / "checkpoints" / WEIGHTS_FILENAME
+
+
+def weights_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 of a weights file, memoised per (path, size, mtime) within the process."""
+    st = Path(path).stat()
+    return _sha256_of(str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=8)
+def _sha256_of(path: str, size: int, mtime_ns: int) -> str:
+    from gan_probe.cache import file_sha256
+
+    return file_sha256(path)
+
+
+def is_reference_weights(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is pytorch-fid's file (SHA-256 starting 6726825d): only then are
+    gan-probe's Inception numbers comparable with pytorch-fid's."""
+    return weights_sha256(path).startswith(WEIGHTS_SHA256_PREFIX)
 
 
 def find_inception_weights(path: str | os.PathLike | None = None, download: bool = False,

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gan_probe.errors import GanProbeError
+from gan_probe.io import check_writable
 
 METRICS = ("fid", "is", "kid", "pr", "dc")
 NEEDS_REF = {"fid", "kid", "pr", "dc"}
@@ -61,7 +62,10 @@ def compute_scores(gen: str | os.PathLike, ref: str | os.PathLike | None, metric
     opts = options or ScoreOptions()
     metrics = parse_metrics(",".join(metrics))
     if NEEDS_REF & set(metrics) and ref is None:
-        raise GanProbeError(f"{', '.join(sorted(NEEDS_REF & set(metrics)))} need a reference: pass --ref REF")
+        missing = sorted(NEEDS_REF & set(metrics))
+        raise GanProbeError(f"{', '.join(missing)} need{'s' if len(missing) == 1 else ''} a reference: pass --ref REF")
+    if save_stats:
+        check_writable(save_stats)  # before the feature passes, not after
     if opts.dims not in (64, 192, 768, 2048):
         raise GanProbeError(f"--dims must be one of 64, 192, 768, 2048 (got {opts.dims})")
     src_kw = dict(n=opts.n, seed=opts.seed, skip_bad=opts.skip_bad, data_root=opts.data_root,
@@ -81,6 +85,9 @@ def compute_scores(gen: str | os.PathLike, ref: str | os.PathLike | None, metric
     ref_res = results[1] if ref_src else None
     out: dict = {"metrics": metrics, "gen": _side_summary(gen_res), "ref": _side_summary(ref_res) if ref_res else None,
                  "protocol": protocol, "warnings": [note for r in results for note in r.notes]}
+    if protocol.get("reference_weights") is False:
+        out["warnings"].append(f"{protocol['weights']} is not pytorch-fid's weights file (its SHA-256 does not start "
+                               "with 6726825d): these numbers are not comparable with pytorch-fid's or published ones")
     if save_stats:
         from gan_probe.metrics.statsfile import save_statistics
 
@@ -141,7 +148,8 @@ def _npz_side(source):
 
 def _extract_sides(sides, opts: ScoreOptions):
     from gan_probe.device import resolve_device
-    from gan_probe.features.inception import (EXTRACTOR, INPUT_SIZE, InceptionExtractor, find_inception_weights)
+    from gan_probe.features.inception import (EXTRACTOR, INPUT_SIZE, InceptionExtractor, find_inception_weights,
+                                              is_reference_weights)
     from gan_probe.metrics.extract import ExtractOptions, source_to_features
 
     device = resolve_device(opts.device)
@@ -159,7 +167,9 @@ def _extract_sides(sides, opts: ScoreOptions):
         if s.kind == "npz" and not (f or lg) and len(_npz_side(s).mu) != opts.dims:
             raise GanProbeError(f"{s.spec} holds {len(_npz_side(s).mu)}-d statistics but --dims is {opts.dims}")
     results = [source_to_features(s, eopts, get_extractor, need_features=f, need_logits=lg) for s, f, lg in sides]
-    protocol = {"extractor": EXTRACTOR, "weights": str(weights), "dims": opts.dims,
+    reference = is_reference_weights(weights)
+    protocol = {"extractor": EXTRACTOR if reference else f"{EXTRACTOR} [NON-REFERENCE WEIGHTS]",
+                "weights": str(weights), "reference_weights": reference, "dims": opts.dims,
                 "resize": f"bilinear to {INPUT_SIZE}x{INPUT_SIZE}, align_corners=False, no antialias (pytorch-fid)",
                 "input": "uint8 RGB (grayscale/RGBA/palette converted; generated samples rounded to uint8)",
                 "device": str(device)}
