@@ -24,7 +24,8 @@ walk (Fig. 4); arithmetic (Figs. 7-8); filters (Fig. 5); classify (Tables 1-2). 
 the file opens with no network.
 """)
 def report(
-    run_dir: Annotated[Path, typer.Argument(help="The RUN_DIR `gan-probe train --out` wrote.", metavar="RUN_DIR", show_default=False)],
+    run_dir: Annotated[Path, typer.Argument(help="The RUN_DIR `gan-probe train --out` wrote.", metavar="RUN_DIR",
+                                            show_default=False)],
     out: Annotated[Path | None, typer.Option("--out", help="HTML file to write (default: RUN_DIR/report.html).")]
     = None,
     run_missing: Annotated[bool, typer.Option("--run-missing", help="Run the missing offline analyses first "
