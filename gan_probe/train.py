@@ -333,10 +333,12 @@ class _Progress:
         self.p = None
         if not enabled:
             return
+        from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+        # progress is not a result: stderr, so stdout stays for what the command reports
         self.p = Progress(TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                          TextColumn("{task.fields[info]}"), transient=False)
+                          TextColumn("{task.fields[info]}"), transient=False, console=Console(stderr=True))
         self.task = self.p.add_task("train", total=total, completed=done, info="")
         self.p.start()
 
