@@ -228,17 +228,26 @@ def _fit_torch_span(rows: "_Rows", y, classes, C, device, tol, max_iter, shift, 
             it -= 1
             break
         delta = torch.zeros_like(beta)
+        active = slack > 0
+        # classes with the same active margins share one Cholesky factor of I + 2C K_AA (SPD);
+        # with strong regularisation every margin is active and all classes share it
+        groups: dict[bytes, list[int]] = {}
         for j in torch.nonzero(todo).flatten().tolist():
-            a = slack[:, j] > 0
-            dj = -g[:, j].clone()  # inactive rows: delta_i = -g_i
+            groups.setdefault(active[:, j].cpu().numpy().tobytes(), []).append(j)
+        for js in groups.values():
+            a = active[:, js[0]]
+            dj = -g[:, js]  # inactive rows: delta_i = -g_i
             if bool(a.any()):
                 ia = torch.nonzero(a).flatten()
                 ii = torch.nonzero(~a).flatten()
-                kaa = gram[ia][:, ia]
-                rhs = -g[ia, j] - 2 * C * (gram[ia][:, ii] @ dj[ii])
-                m = torch.eye(len(ia), dtype=gram.dtype, device=device) + 2 * C * kaa
-                dj[ia] = torch.linalg.solve(m, rhs)
-            delta[:, j] = dj
+                k_a = gram if len(ia) == n else gram[ia]
+                rhs = dj[ia]
+                if len(ii):
+                    rhs = rhs - 2 * C * (k_a[:, ii] @ dj[ii])
+                m = (k_a if len(ia) == n else k_a[:, ia]) * (2 * C)
+                m.diagonal().add_(1.0)
+                dj[ia] = torch.cholesky_solve(rhs, torch.linalg.cholesky(m))
+            delta[:, js] = dj
         z = gram @ delta
         kb = gram @ beta
         ww, wd, dd = (beta * kb).sum(0), (delta * kb).sum(0), (delta * z).sum(0)
