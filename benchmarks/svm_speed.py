@@ -17,6 +17,7 @@ Goal (issue 6): torch >= 3x faster than LinearSVC on the CPU at equal accuracy (
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import numpy as np
@@ -72,8 +73,8 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} torch threads; liblinear is single-threaded. "
-          "Shared 2-core machine: figures under contention.")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} torch threads; liblinear is single-threaded; "
+          f"load average at the start {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores.")
     ratios = []
 
     from gan_probe.analysis.classify import draw_labels, draw_rng, stratified_split
