@@ -181,6 +181,15 @@ def test_filters_bad_options(tiny_checkpoint, tmp_path, capsys, args, needle):
     _one_error_line(code, err, needle)
 
 
+def test_top_k_above_the_images_searched_is_capped_with_a_note(tiny_checkpoint, tmp_path, capsys):
+    code, out, err = run_cli(["filters", str(tiny_checkpoint), "--features", "0", "--top-k", "12", "--n-images", "8",
+                              "--device", "cpu", "--json", "--out", str(tmp_path / "f")], capsys)
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["settings"]["top_k"] == 8 and "more than the 8 images searched" in err
+    assert summary["notes"] == ["--top-k 12 is more than the 8 images searched: showing 8"]
+
+
 def test_filters_missing_and_corrupt_checkpoint(tmp_path, capsys):
     code, _, err = run_cli(["filters", str(tmp_path / "nope.pt")], capsys)
     _one_error_line(code, err, "checkpoint not found")

@@ -299,7 +299,10 @@ def visualize_filters(checkpoint: str | os.PathLike, out: str | os.PathLike, *, 
     dataset = dataset or (state.get("train") or {}).get("dataset") or "digits"
     images, labels, indices = load_images(dataset, config.image_size, config.channels, n_images, seed,
                                           data_root, download)
-    top_k = min(top_k, len(images))
+    notes = []
+    if top_k > len(images):
+        notes.append(f"--top-k {top_k} is more than the {len(images)} images searched: showing {len(images)}")
+        top_k = len(images)
     rand = random_discriminator(config, seed).to(device)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -360,6 +363,7 @@ def visualize_filters(checkpoint: str | os.PathLike, out: str | os.PathLike, *, 
         "random": per_feature("random"),
         "files": {**files, "summary": str(out / "summary.json")},
         "captions": captions,
+        "notes": notes,
     }
     from gan_probe.io import atomic_write_text
 

@@ -53,10 +53,13 @@ def filters(
     summary = visualize_filters(checkpoint, out_dir, layer=layer, features=parse_features(features), top_k=top_k,
                                 dataset=dataset, n_images=n_images, seed=seed, batch_size=batch_size,
                                 device=resolve_device(device), data_root=data_root, download=download)
+    from rich.console import Console
+
+    for note in summary["notes"]:
+        Console(stderr=True).print(f"[yellow]note:[/] {note}", highlight=False)
     if json_out:
         typer.echo(json.dumps(summary, indent=2))
         return
-    from rich.console import Console
     from rich.table import Table
 
     t = Table(title=f"filters: layer {summary['settings']['layer']} of {summary['checkpoint']}")

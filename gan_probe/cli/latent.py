@@ -40,8 +40,9 @@ Examples:
 """)
 def walk(
     checkpoint: CheckpointArg,
-    rows: Annotated[int, typer.Option(min=0, help="Paths (Fig. 4: row k goes from sample #k to #k+1 of --seed); "
-                                                  "with --from/--to-indices: samples the turn vector is added to.")]
+    rows: Annotated[int, typer.Option(min=0, help="Paths, >= 1 (Fig. 4: row k goes from sample #k to #k+1 of "
+                                                  "--seed); with --from/--to-indices: samples the turn vector is "
+                                                  "added to (0: only the walk between the two averages).")]
     = 8,
     steps: Annotated[int, typer.Option(min=2, help="Frames per path, both endpoints included.")] = 10,
     seed: SeedOpt = 0,
