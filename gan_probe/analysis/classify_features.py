@@ -15,7 +15,6 @@ pool as the authors did, the average of per-minibatch (128) statistics).
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from gan_probe.cache import cache_dir, cache_key, file_sha256, files_fingerprint
 from gan_probe.errors import GanProbeError
 from gan_probe.features import FeatureSpace, adapt_images, get_feature_space
 from gan_probe.io import atomic_path
+from gan_probe.progress import progress_bar
 
 BN_MODES = ("eval", "recompute")
 STORE_DTYPES = ("float16", "float32")
@@ -75,22 +75,6 @@ def _batches(dataset: Dataset, batch_size: int, num_workers: int = 0):
         yield x
 
 
-@contextlib.contextmanager
-def _progress(total: int, description: str, enabled: bool):
-    """A rich progress bar on stderr (stdout stays clean for --json); yields an advance(n) callable."""
-    if not enabled:
-        yield lambda n: None
-        return
-    from rich.console import Console
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                               TimeRemainingColumn)
-
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  TimeRemainingColumn(), console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task(description, total=total)
-        yield lambda n: bar.advance(task, n)
-
-
 @torch.no_grad()
 def recompute_bn_statistics(module: torch.nn.Module, space: FeatureSpace, dataset: Dataset, *,
                             batch_size: int = 128, device: str | torch.device = "cpu",
@@ -118,7 +102,7 @@ def recompute_bn_statistics(module: torch.nn.Module, space: FeatureSpace, datase
     module.train()  # each layer normalises with its minibatch statistics, as during training
     n_batches = 0
     try:
-        with _progress(len(dataset), "BatchNorm statistics", progress) as advance:
+        with progress_bar(len(dataset), "BatchNorm statistics", progress) as advance:
             for x in _batches(dataset, batch_size):
                 module.features(adapt_images(x, space.image_size, space.channels).to(device))
                 n_batches += 1
@@ -139,7 +123,7 @@ def extract_into(space: FeatureSpace, dataset: Dataset, out: np.ndarray, *, batc
     """Write ``space``'s features of every image of ``dataset`` into ``out`` (N x dim, e.g. a
     memory map), batch by batch. Returns the largest absolute value seen."""
     start, peak = 0, 0.0
-    with _progress(len(dataset), description, progress) as advance:
+    with progress_bar(len(dataset), description, progress) as advance:
         for x in _batches(dataset, batch_size, num_workers):
             f = space(x)
             peak = max(peak, float(f.abs().max())) if len(f) else peak

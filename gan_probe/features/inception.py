@@ -23,7 +23,6 @@ import contextlib
 import functools
 import hashlib
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -32,6 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from gan_probe.errors import GanProbeError
+from gan_probe.progress import progress_bar
 
 WEIGHTS_FILENAME = "pt_inception-2015-12-05-6726825d.pth"
 WEIGHTS_URL = f"https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/{WEIGHTS_FILENAME}"
@@ -103,7 +103,7 @@ def download_inception_weights(dest: str | os.PathLike, url: str = WEIGHTS_URL, 
     try:
         with atomic_path(dest) as tmp, urllib.request.urlopen(url, timeout=60) as resp, open(tmp, "wb") as f:
             total = int(resp.headers.get("Content-Length") or 0)
-            with _progress(total, f"downloading {WEIGHTS_FILENAME}", progress) as advance:
+            with progress_bar(total, f"downloading {WEIGHTS_FILENAME}", progress, unit="bytes") as advance:
                 while block := resp.read(1 << 20):
                     f.write(block)
                     h.update(block)
@@ -116,25 +116,6 @@ def download_inception_weights(dest: str | os.PathLike, url: str = WEIGHTS_URL, 
         raise GanProbeError(f"could not download {url} ({getattr(e, 'reason', e)}); download it by hand and put "
                             f"it at {dest} (or pass --inception-weights PATH)") from e
     return dest
-
-
-@contextlib.contextmanager
-def _progress(total: int, what: str, show: bool):
-    if not show:
-        yield lambda n: None
-        return
-    from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
-
-    with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
-                  TransferSpeedColumn(), transient=True, console=_stderr_console()) as bar:
-        task = bar.add_task(what, total=total or None)
-        yield lambda n: bar.advance(task, n)
-
-
-def _stderr_console():
-    from rich.console import Console
-
-    return Console(file=sys.stderr)
 
 
 def build_fid_inception() -> torch.nn.Module:

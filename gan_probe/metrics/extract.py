@@ -19,6 +19,7 @@ import numpy as np
 
 from gan_probe.errors import GanProbeError
 from gan_probe.metrics.sources import Source
+from gan_probe.progress import progress_bar
 
 CACHE_VERSION = 1
 STATS_KIND = "inception-stats"
@@ -117,7 +118,8 @@ def _extract(source: Source, opts: ExtractOptions, extractor, need_features: boo
     acc = StatisticsAccumulator()
     feats, logits = [], []
     done = 0
-    with _ProgressBar(source, opts.progress) as advance:
+    show = opts.progress and sys.stderr.isatty()
+    with progress_bar(source.n, f"Inception: {source.spec}", show) as advance:
         for batch in source.batches(opts.batch_size, opts.num_workers, opts.device):
             if opts.device != "cpu":  # resize where the network runs (uint8 travels: 4x less to copy)
                 batch = [im.to(opts.device) for im in batch] if isinstance(batch, list) else batch.to(opts.device)
@@ -143,26 +145,3 @@ def _extract(source: Source, opts: ExtractOptions, extractor, need_features: boo
                           np.concatenate(feats) if need_features else None,
                           np.concatenate(logits) if need_logits else None, notes=notes)
 
-
-class _ProgressBar:
-    """A transient rich progress bar on stderr (only when stderr is a terminal)."""
-
-    def __init__(self, source: Source, show: bool):
-        self.source, self.show = source, show and sys.stderr.isatty()
-
-    def __enter__(self):
-        if not self.show:
-            return lambda n: None
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-        self.bar = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-                            TimeRemainingColumn(), transient=True, console=Console(file=sys.stderr))
-        self.bar.__enter__()
-        task = self.bar.add_task(f"Inception: {self.source.spec}", total=self.source.n)
-        return lambda n: self.bar.advance(task, n)
-
-    def __exit__(self, *exc):
-        if self.show:
-            self.bar.__exit__(*exc)
-        return False
