@@ -4,8 +4,32 @@ Library code raises :class:`GanProbeError` with a message a user can act on
 (a bad path, an empty folder, a corrupt file, missing data or weights). The CLI
 catches it once and prints one red line; anything else is a bug and keeps its
 traceback.
+
+A bad argument names the library's parameter, not a command-line flag: raise
+``GanProbeError("lr must be positive (got -1)", param="lr")``. A Python user reads
+``lr must be ...``; the CLI, which names that parameter ``--lr``, prints
+``--lr must be ...`` (see :meth:`GanProbeError.for_cli`).
 """
+
+from __future__ import annotations
 
 
 class GanProbeError(Exception):
-    """A problem the user can fix; its message is shown as one line."""
+    """A problem the user can fix; its message is shown as one line.
+
+    ``param``: the library parameter the message is about; the message starts with its name.
+    """
+
+    def __init__(self, message: str = "", *, param: str | None = None):
+        super().__init__(message)
+        self.param = param
+
+    def for_cli(self, flags: dict[str, str] | None = None) -> str:
+        """The message with its leading parameter name replaced by the command-line flag:
+        ``flags[param]`` when given, else ``--`` + the name with dashes (``labels_per_class`` ->
+        ``--labels-per-class``)."""
+        text = str(self)
+        if not self.param or not text.startswith(self.param):
+            return text
+        flag = (flags or {}).get(self.param) or "--" + self.param.replace("_", "-")
+        return flag + text[len(self.param):]

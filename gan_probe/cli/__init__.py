@@ -37,7 +37,7 @@ def _fail(message: str, code: int = 1) -> None:
 def _user_message(e: GanProbeError) -> str:
     """The error's own line, also when a DataLoader worker raised it (torch then packs the
     worker's whole traceback into the message)."""
-    text = str(e)
+    text = e.for_cli()
     if "Original Traceback" in text:
         marker = f"{type(e).__module__}.{type(e).__qualname__}: "
         last = [line for line in text.splitlines() if line.startswith(marker)]
