@@ -69,7 +69,8 @@ def write_sheet(g: torch.nn.Module, config: DCGANConfig, seed: int, n: int, out_
                 checkpoint: str = "", batch_size: int = 256) -> dict:
     """``sheet-seed{S}.png`` (each sample numbered under its tile) and ``sheet-seed{S}.json``
     (seed, size, each index's tile box in the PNG)."""
-    from gan_probe.analysis.latent_draw import save_png, sheet_figure, tile_scale
+    from gan_probe.analysis.latent_draw import sheet_figure, tile_scale
+    from gan_probe.figures import save_png
 
     images = sheet_images(g, config, seed, n, batch_size)
     scale = tile_scale(config.image_size)
@@ -163,7 +164,7 @@ def arithmetic_figure_for(result: ArithmeticResult, seed: int, noise: float, ima
 def write_arithmetic(g: torch.nn.Module, config: DCGANConfig, seed: int, indices: dict[str, list[int]],
                      noise: float, out_dir: str | os.PathLike, batch_size: int = 256) -> dict:
     """Run :func:`vector_arithmetic`, write ``arithmetic-seed{S}.png``; returns the summary record."""
-    from gan_probe.analysis.latent_draw import save_png
+    from gan_probe.figures import save_png
 
     result = vector_arithmetic(g, config, seed, indices, noise, batch_size)
     png = save_png(arithmetic_figure_for(result, seed, noise, config.image_size),

@@ -2,7 +2,8 @@
 numbered sample sheet, the vector-arithmetic figure. Images come in as [-1, 1]
 tensors; tiles are upscaled (nearest neighbour) so small images stay readable,
 and are never drawn on: labels go in margins, so a tile's pixels are exactly
-G's sample (the sheet's index round-trips on that)."""
+G's sample (the sheet's index round-trips on that). PNG writing, the font and tiles are
+:mod:`gan_probe.figures`."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ import os
 from pathlib import Path
 
 import torch
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
+from gan_probe.figures import font, tile
 from gan_probe.io import atomic_path
 from gan_probe.sampling import to_uint8
 
@@ -23,13 +25,6 @@ ENDPOINT = (40, 90, 200)  # frame around a walk's endpoints (real samples of the
 ALERT = (210, 30, 30)  # sharp transitions, the arithmetic result
 
 
-def font(size: int = 14) -> ImageFont.ImageFont:
-    try:
-        return ImageFont.load_default(size=size)
-    except TypeError:  # Pillow < 10.1: a fixed bitmap font
-        return ImageFont.load_default()
-
-
 def tile_scale(image_size: int, target: int = 96) -> int:
     """Integer upscale factor bringing a tile to about ``target`` pixels."""
     return max(1, target // image_size)
@@ -37,11 +32,7 @@ def tile_scale(image_size: int, target: int = 96) -> int:
 
 def to_tiles(images: torch.Tensor, scale: int) -> list[Image.Image]:
     """N x C x H x W in [-1, 1] -> N RGB PIL images, upscaled ``scale`` x (nearest)."""
-    out = []
-    for arr in to_uint8(images):
-        im = Image.fromarray(arr[:, :, 0] if arr.shape[2] == 1 else arr).convert("RGB")
-        out.append(im.resize((im.width * scale, im.height * scale), Image.NEAREST) if scale > 1 else im)
-    return out
+    return [tile(arr, scale) for arr in to_uint8(images)]
 
 
 def text_width(draw: ImageDraw.ImageDraw, text: str, f) -> int:
@@ -52,13 +43,6 @@ def text_width(draw: ImageDraw.ImageDraw, text: str, f) -> int:
 def _measure(texts: list[str], f) -> int:
     d = ImageDraw.Draw(Image.new("RGB", (1, 1)))
     return max((text_width(d, t, f) for t in texts), default=0)
-
-
-def save_png(image: Image.Image, path: str | os.PathLike) -> Path:
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        image.save(tmp, format="PNG")
-    return path
 
 
 def save_gif(frames: list[Image.Image], path: str | os.PathLike, durations: list[int]) -> Path:

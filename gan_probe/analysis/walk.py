@@ -72,7 +72,8 @@ def write_walk(g: torch.nn.Module, config: DCGANConfig, paths: list[WalkPath], s
                *, spaces: dict, provenance: dict, ppl_samples: int, ppl_seed: int, gif: bool,
                rule: SharpRule = SharpRule(), batch_size: int = 256) -> dict:
     """Decode the walk, measure it, write walk.png (+ walk.gif), endpoints.json, summary.json."""
-    from gan_probe.analysis.latent_draw import save_gif, save_png, tile_scale, walk_figure, walk_gif_frames
+    from gan_probe.analysis.latent_draw import save_gif, tile_scale, walk_figure, walk_gif_frames
+    from gan_probe.figures import save_png
 
     out_dir = Path(out_dir)
     frames = walk_frames(g, paths, steps, config.z_dist, batch_size)
