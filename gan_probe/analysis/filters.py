@@ -10,8 +10,10 @@
   AND the incoming gradient is > 0 (:class:`GuidedLeakyReLU`, our own autograd
   Function: libraries such as Captum only guide ``nn.ReLU``).
 - :func:`visualize_filters`: ``gan-probe filters``; the trained D beside a
-  random-init D of the same architecture (seeded), as the paper's Fig. 5 shows
-  random filters beside trained ones (6 features x top-5 images each).
+  random-init D of the same architecture (seeded; the feature registry's
+  ``random-disc``), as the paper's Fig. 5 shows random filters beside trained
+  ones (6 features x top-5 images each). It is :func:`compute_filters` (both Ds,
+  nothing written), then :func:`write_filter_figures` and :func:`filters_summary`.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import copy
 import json
 import os
 import re
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -85,16 +88,16 @@ def check_layer_and_features(d: nn.Module, layer: int, features: list[int]) -> t
     """``layer`` (negative counts from the end) as an index into ``d.blocks``; features checked."""
     n = len(d.blocks)
     if not -n <= layer < n:
-        raise GanProbeError(f"--layer {layer} is out of range: the discriminator has {n} conv layers "
-                            f"(0..{n - 1}, or -1 for the last)")
+        raise GanProbeError(f"layer {layer} is out of range: the discriminator has {n} conv layers "
+                            f"(0..{n - 1}, or -1 for the last)", param="layer")
     layer = layer % n
     width = d.blocks[layer][0].out_channels
     if not features:
-        raise GanProbeError("--features is empty; give channel indices such as 0,1,2,3,4,5")
+        raise GanProbeError("features is empty; give channel indices such as 0,1,2,3,4,5", param="features")
     bad = [f for f in features if not 0 <= f < width]
     if bad:
         raise GanProbeError(f"feature index {bad[0]} is out of range: conv layer {layer} has {width} channels "
-                            f"(0..{width - 1})")
+                            f"(0..{width - 1})", param="features")
     return layer, list(features)
 
 
@@ -122,7 +125,7 @@ def top_activating(responses: torch.Tensor, k: int) -> tuple[torch.Tensor, torch
     """(values, indices), each F x k: per feature the k images with the largest response,
     largest first; ties broken by the lower image index (a stable order)."""
     if k < 1:
-        raise GanProbeError(f"--top-k must be >= 1, got {k}")
+        raise GanProbeError(f"k must be >= 1, got {k}", param="k")
     k = min(k, responses.shape[0])
     order = torch.from_numpy(np.argsort(-responses.T.numpy(), axis=1, kind="stable")[:, :k].copy())
     return torch.gather(responses.T, 1, order), order
@@ -183,16 +186,6 @@ def grid_array(images: torch.Tensor, nrow: int, padding: int = 2, pad_value: flo
     return (g.clamp(0, 1) * 255 + 0.5).to(torch.uint8).permute(1, 2, 0).numpy()
 
 
-def save_png(array: np.ndarray, path: Path) -> Path:
-    from PIL import Image
-
-    from gan_probe.io import atomic_path
-
-    with atomic_path(path) as tmp:
-        Image.fromarray(array).save(tmp, format="png")
-    return path
-
-
 def titled_side_by_side(panels: list[tuple[str, np.ndarray]], row_labels: list[str] = (), gap: int = 16
                         ) -> np.ndarray:
     """Panels placed left to right on white, each with its title above it; ``row_labels`` (one per grid
@@ -228,14 +221,15 @@ def parse_features(text: str) -> list[int]:
             if re.fullmatch(r"\d+\s*-\s*\d+", part):
                 a, b = (int(v) for v in part.split("-"))
                 if a > b:
-                    raise GanProbeError(f"--features range {part} runs backwards; write {b}-{a}")
+                    raise GanProbeError(f"features range {part} runs backwards; write {b}-{a}", param="features")
                 out.extend(range(a, b + 1))
             else:
                 out.append(int(part))
         except ValueError:
-            raise GanProbeError(f"--features expects channel indices like 0,1,2 or 0-5, got {text!r}") from None
+            raise GanProbeError(f"features expects channel indices like 0,1,2 or 0-5, got {text!r}",
+                                param="features") from None
     if not out:
-        raise GanProbeError("--features is empty; give channel indices such as 0,1,2,3,4,5")
+        raise GanProbeError("features is empty; give channel indices such as 0,1,2,3,4,5", param="features")
     return out
 
 
@@ -247,7 +241,7 @@ def load_images(dataset: str, image_size: int, channels: int, n_images: int, see
     from gan_probe.data import TensorImageDataset, load_dataset
 
     if n_images < 1:
-        raise GanProbeError(f"--n-images must be >= 1, got {n_images}")
+        raise GanProbeError(f"n_images must be >= 1, got {n_images}", param="n_images")
     ds = load_dataset(dataset, image_size, channels, data_root, download)
     n = len(ds)
     if n <= n_images:
@@ -258,15 +252,6 @@ def load_images(dataset: str, image_size: int, channels: int, n_images: int, see
         return ds.images[idx].float(), ds.labels[idx].long(), idx
     items = [ds[int(i)] for i in idx]
     return (torch.stack([im for im, _ in items]).float(), torch.tensor([int(lb) for _, lb in items]), idx)
-
-
-def random_discriminator(config, seed: int) -> nn.Module:
-    """Same architecture, random init (N(0, 0.02)), seeded; eval mode."""
-    from gan_probe.models import Discriminator
-
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return Discriminator(config).eval()
 
 
 def analyse_discriminator(d: nn.Module, images: torch.Tensor, layer: int, features: list[int], top_k: int,
@@ -283,89 +268,150 @@ def analyse_discriminator(d: nn.Module, images: torch.Tensor, layer: int, featur
     return {"values": values, "order": order, "top_images": torch.cat(tops), "guided": torch.cat(grads)}
 
 
-def visualize_filters(checkpoint: str | os.PathLike, out: str | os.PathLike, *, layer: int = -1,
-                      features: list[int] = DEFAULT_FEATURES, top_k: int = 5, dataset: str = "",
-                      n_images: int = 5000, seed: int = 0, batch_size: int = 256,
-                      device: str | torch.device = "cpu", data_root: str | os.PathLike | None = None,
-                      download: bool = False) -> dict:
-    """``gan-probe filters``: write the figures and summary.json into ``out``; return the summary."""
+@dataclass(frozen=True)
+class FilterOptions:
+    """What ``gan-probe filters`` looks at (its flags, one field each)."""
+
+    layer: int = -1  # D's conv layer; negative counts from the end
+    features: tuple[int, ...] = DEFAULT_FEATURES  # channels of that layer
+    top_k: int = 5  # top-activating images per feature
+    dataset: str = ""  # images searched; "" = the run's training dataset (digits if unknown)
+    n_images: int = 5000  # search at most this many (a seeded random subset of larger datasets)
+    seed: int = 0  # seeds the subset and the random-init D
+    batch_size: int = 256
+    device: str | torch.device = "cpu"
+    data_root: str | os.PathLike | None = None
+    download: bool = False
+
+
+@dataclass
+class FilterAnalysis:
+    """The computed part of ``gan-probe filters``: both Ds, the images searched, and for each D
+    (``results["trained"]``, ``results["random"]``) :func:`analyse_discriminator`'s output."""
+
+    state: dict  # the checkpoint (its path, step, train settings)
+    trained: nn.Module
+    random: nn.Module
+    layer: int  # resolved (non-negative)
+    features: list[int]
+    top_k: int  # capped at the images searched
+    dataset: str  # resolved name
+    images: torch.Tensor
+    labels: torch.Tensor
+    indices: torch.Tensor  # each image's index in the dataset
+    results: dict[str, dict]
+    notes: list[str]
+
+
+def compute_filters(checkpoint: str | os.PathLike, opts: FilterOptions = FilterOptions()) -> FilterAnalysis:
+    """Load the trained D and a seeded random-init D of its architecture, search the images and
+    guide-backpropagate each feature's top-k; nothing is written."""
     from gan_probe.checkpoint import load_checkpoint, load_discriminator
 
     state = load_checkpoint(checkpoint)
-    d, config = load_discriminator(state["path"], device)
-    layer, features = check_layer_and_features(d, layer, list(features))
-    if top_k < 1:
-        raise GanProbeError(f"--top-k must be >= 1, got {top_k}")
-    dataset = dataset or (state.get("train") or {}).get("dataset") or "digits"
-    images, labels, indices = load_images(dataset, config.image_size, config.channels, n_images, seed,
-                                          data_root, download)
-    notes = []
+    d, config = load_discriminator(state["path"], opts.device)
+    layer, features = check_layer_and_features(d, opts.layer, list(opts.features))
+    if opts.top_k < 1:
+        raise GanProbeError(f"top_k must be >= 1, got {opts.top_k}", param="top_k")
+    dataset = opts.dataset or (state.get("train") or {}).get("dataset") or "digits"
+    images, labels, indices = load_images(dataset, config.image_size, config.channels, opts.n_images, opts.seed,
+                                          opts.data_root, opts.download)
+    notes, top_k = [], opts.top_k
     if top_k > len(images):
         notes.append(f"--top-k {top_k} is more than the {len(images)} images searched: showing {len(images)}")
         top_k = len(images)
-    rand = random_discriminator(config, seed).to(device)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    # the random-init control is the feature registry's random-disc network (same architecture,
+    # N(0, 0.02) weights seeded by `seed`, eval mode), the same D as `classify --features random-disc`
+    from gan_probe.features import get_feature_space
 
-    results = {"trained": analyse_discriminator(d, images, layer, features, top_k, batch_size, device),
-               "random": analyse_discriminator(rand, images, layer, features, top_k, batch_size, device)}
+    rand = get_feature_space("random-disc", config=config, seed=opts.seed, device=opts.device).module
+    results = {which: analyse_discriminator(net, images, layer, features, top_k, opts.batch_size, opts.device)
+               for which, net in (("trained", d), ("random", rand))}
+    return FilterAnalysis(state, d, rand, layer, features, top_k, dataset, images, labels, indices, results, notes)
+
+
+def write_filter_figures(a: FilterAnalysis, out: Path) -> dict[str, str]:
+    """guided_backprop.png, top_images.png (random | trained, one row per feature) and
+    first_layer_filters.png into ``out``; returns {name: path}."""
+    from gan_probe.figures import save_png
+
     files: dict[str, str] = {}
-
-    def write(name: str, array: np.ndarray) -> None:
-        files[name] = str(save_png(array, out / f"{name}.png"))
-
-    rows = [f"f{f}" for f in features]
+    rows = [f"f{f}" for f in a.features]
     for name, key in (("guided_backprop", "guided"), ("top_images", "top_images")):
-        write(name, titled_side_by_side([
-            ("Random filters", grid_array(upscale(results["random"][key]), nrow=top_k)),
-            ("Trained filters", grid_array(upscale(results["trained"][key]), nrow=top_k))], rows))
-    n_filters = d.blocks[0][0].out_channels
-    write("first_layer_filters", titled_side_by_side([
-        ("Trained D, first conv layer", grid_array(first_layer_filters_grid(d), nrow=min(8, n_filters))),
-        ("Random-init D", grid_array(first_layer_filters_grid(rand), nrow=min(8, n_filters)))]))
-    captions = {
-        "guided_backprop.png": (f"Guided backpropagation of the maximal response of features {features} of conv "
-                                f"layer {layer} (rows), on the top-{top_k} images of each (columns); random-init "
-                                f"D left, trained D right (paper Fig. 5)"),
-        "top_images.png": f"The {top_k} images (of {len(images)} searched) that excite each feature most",
-        "first_layer_filters.png": "D's first-layer kernels, each min-max scaled (trained | random init)",
-    }
+        files[name] = str(save_png(titled_side_by_side([
+            ("Random filters", grid_array(upscale(a.results["random"][key]), nrow=a.top_k)),
+            ("Trained filters", grid_array(upscale(a.results["trained"][key]), nrow=a.top_k))], rows),
+            out / f"{name}.png"))
+    n_filters = a.trained.blocks[0][0].out_channels
+    files["first_layer_filters"] = str(save_png(titled_side_by_side([
+        ("Trained D, first conv layer", grid_array(first_layer_filters_grid(a.trained), nrow=min(8, n_filters))),
+        ("Random-init D", grid_array(first_layer_filters_grid(a.random), nrow=min(8, n_filters)))]),
+        out / "first_layer_filters.png"))
+    return files
+
+
+def filters_summary(a: FilterAnalysis, checkpoint: str | os.PathLike, opts: FilterOptions, files: dict[str, str],
+                    summary_path: Path) -> dict:
+    """The summary.json object: settings, each feature's top images (dataset index, label,
+    response) for both Ds, their label purity, files and captions."""
+    labels = a.labels
 
     def per_feature(which: str) -> list[dict]:
-        r = results[which]
+        r = a.results[which]
         return [{"feature": f,
-                 "dataset_index": [int(indices[j]) for j in r["order"][row].tolist()],
+                 "dataset_index": [int(a.indices[j]) for j in r["order"][row].tolist()],
                  "label": [int(labels[j]) for j in r["order"][row].tolist()],
                  "response": [round(float(v), 6) for v in r["values"][row].tolist()]}
-                for row, f in enumerate(features)]
+                for row, f in enumerate(a.features)]
 
     def purity(which: str) -> float | None:
         """Mean over features of the share of its top-k images carrying the most common label."""
-        rows = [labels[r] for r in results[which]["order"]]
+        rows = [labels[r] for r in a.results[which]["order"]]
         if bool((labels < 0).any()) or labels.unique().numel() < 2:  # unlabelled, or a single class
             return None
         return round(float(np.mean([torch.bincount(r).max().item() / len(r) for r in rows])), 4)
 
-    summary = {
+    layer, features, top_k, n = a.layer, a.features, a.top_k, len(a.images)
+    captions = {
+        "guided_backprop.png": (f"Guided backpropagation of the maximal response of features {features} of conv "
+                                f"layer {layer} (rows), on the top-{top_k} images of each (columns); random-init "
+                                f"D left, trained D right (paper Fig. 5)"),
+        "top_images.png": f"The {top_k} images (of {n} searched) that excite each feature most",
+        "first_layer_filters.png": "D's first-layer kernels, each min-max scaled (trained | random init)",
+    }
+    return {
         "analysis": "filters",
         "paper_figure": "Fig. 5 (guided backpropagation, random vs trained filters)",
         "command": (f"gan-probe filters {checkpoint} --layer {layer} --features {','.join(map(str, features))} "
-                    f"--top-k {top_k} --dataset {dataset} --n-images {n_images} --seed {seed}"),
-        "checkpoint": state["path"],
-        "step": state.get("step"),
-        "settings": {"layer": layer, "layer_channels": d.blocks[layer][0].out_channels,
-                     "features": features, "top_k": top_k, "dataset": dataset, "n_images": len(images),
-                     "seed": seed, "random_init_seed": seed,
+                    f"--top-k {top_k} --dataset {a.dataset} --n-images {opts.n_images} --seed {opts.seed}"),
+        "checkpoint": a.state["path"],
+        "step": a.state.get("step"),
+        "settings": {"layer": layer, "layer_channels": a.trained.blocks[layer][0].out_channels,
+                     "features": features, "top_k": top_k, "dataset": a.dataset, "n_images": n,
+                     "seed": opts.seed, "random_init_seed": opts.seed,
                      "response": "max over positions of the channel's map after LeakyReLU",
                      "guided_rule": "grad * [input > 0] * [grad > 0] at every LeakyReLU"},
         "top_k_label_purity": {"trained": purity("trained"), "random": purity("random")},
         "trained": per_feature("trained"),
         "random": per_feature("random"),
-        "files": {**files, "summary": str(out / "summary.json")},
+        "files": {**files, "summary": str(summary_path)},
         "captions": captions,
-        "notes": notes,
+        "notes": a.notes,
     }
+
+
+def visualize_filters(checkpoint: str | os.PathLike, out: str | os.PathLike, opts: FilterOptions | None = None,
+                      **settings) -> dict:
+    """``gan-probe filters``: compute, write the figures and summary.json into ``out``; return the
+    summary. ``settings`` (``layer=``, ``features=``, ``top_k=``, ...: the :class:`FilterOptions`
+    fields) override ``opts``."""
     from gan_probe.io import atomic_write_text
 
+    opts = replace(opts or FilterOptions(), **settings)
+    analysis = compute_filters(checkpoint, opts)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    files = write_filter_figures(analysis, out)
+    summary = filters_summary(analysis, checkpoint, opts, files, out / "summary.json")
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2))
     return summary
