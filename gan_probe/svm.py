@@ -102,10 +102,9 @@ def fit_linear_svm(x: np.ndarray, y: np.ndarray, C: float, *, solver: str = "aut
                    chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> LinearModel:
     """Train a one-vs-rest L2-SVM on rows ``x`` (N x D, any float dtype, may be a memmap) and
     integer labels ``y``. ``shift``/``scale`` standardise the features on the fly."""
-    if solver not in SOLVERS:
-        raise GanProbeError(f"unknown solver {solver!r}; choose one of {', '.join(SOLVERS)}")
+    solver = resolve_solver(solver)
     if not C > 0:
-        raise GanProbeError(f"C must be > 0, got {C}")
+        raise GanProbeError(f"C must be > 0, got {C}", param="C")
     y = np.asarray(y)
     classes = np.unique(y)
     if len(classes) < 2:
@@ -184,8 +183,11 @@ class _Rows:
 KERNEL_MAX_ROWS = 2048  # at most this many rows (and fewer than features): Newton in the span of the rows
 
 
-def _targets(y, classes) -> np.ndarray:
-    if len(classes) == 2:  # binary: one classifier, as liblinear
+def one_vs_rest_targets(y: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """N x K targets in {-1, +1}, column k for "is class k"; two classes give one column
+    (+1 = ``classes[1]``), one classifier, as liblinear."""
+    y = np.asarray(y)
+    if len(classes) == 2:
         return np.where(y == classes[1], 1.0, -1.0)[:, None]
     return np.where(y[:, None] == classes[None, :], 1.0, -1.0)
 
@@ -207,7 +209,7 @@ def _fit_torch_span(rows: "_Rows", y, classes, C, device, tol, max_iter, shift, 
         for s2, e2, xc2 in rows.chunks():
             gram[start:stop, s2:e2] = (xc @ xc2.T).double()
     gram += 1.0  # the constant feature of the intercept
-    t = torch.as_tensor(_targets(y, classes), dtype=torch.float64, device=device)
+    t = torch.as_tensor(one_vs_rest_targets(y, classes), dtype=torch.float64, device=device)
     k = t.shape[1]
     beta = torch.zeros(n, k, dtype=torch.float64, device=device)
     out = torch.zeros_like(t)
@@ -250,16 +252,9 @@ def _fit_torch_span(rows: "_Rows", y, classes, C, device, tol, max_iter, shift, 
             delta[:, js] = dj
         z = gram @ delta
         kb = gram @ beta
-        ww, wd, dd = (beta * kb).sum(0), (delta * kb).sum(0), (delta * z).sum(0)
-        slope = (g * z).sum(0)  # <grad_w, d_w> = g^T K delta
-        step = torch.ones(k, dtype=beta.dtype, device=device)
-        for _ in range(30):
-            sl = torch.clamp(1 - t * (out + step * z), min=0)
-            f_new = 0.5 * (ww + 2 * step * wd + step * step * dd) + C * (sl * sl).sum(0)
-            ok = f_new <= f + 0.01 * step * slope
-            if bool(ok.all()):
-                break
-            step = torch.where(ok, step, step * 0.5)
+        # w-space inner products through K: <w, w>, <w, d>, <d, d>, and the slope <grad_w, d_w> = g^T K delta
+        step = armijo_step(f, (g * z).sum(0), (beta * kb).sum(0), (delta * kb).sum(0), (delta * z).sum(0),
+                           out, z, t, C)
         f_old = f
         beta = beta + step * delta
         out = out + step * z
@@ -273,7 +268,7 @@ def _fit_torch_span(rows: "_Rows", y, classes, C, device, tol, max_iter, shift, 
 
 
 def _fit_torch_primal(rows: "_Rows", y, classes, C, device, tol, max_iter, shift, scale) -> LinearModel:
-    t = torch.as_tensor(_targets(y, classes), dtype=torch.float32, device=device)
+    t = torch.as_tensor(one_vs_rest_targets(y, classes), dtype=torch.float32, device=device)
     k = t.shape[1]
     w = torch.zeros(rows.dim + 1, k, dtype=torch.float32, device=device)
     out = rows.matmul(w)  # N x K scores
@@ -331,18 +326,28 @@ def _newton_direction(rows: _Rows, grad, active, C, todo, cg_tol: float, max_cg:
     return d
 
 
-def _line_search(w, out, f, grad, d, z, t, C, shrink: float = 0.5, sigma: float = 0.01):
-    """Backtracking (Armijo) on each column; f along d needs no new product by X (z = X d)."""
-    step = torch.ones(w.shape[1], dtype=w.dtype, device=w.device)
-    slope = (grad * d).sum(0)
-    ww, wd, dd = (w * w).sum(0), (w * d).sum(0), (d * d).sum(0)
-    for _ in range(30):
+def armijo_step(f, slope, ww, wd, dd, out, z, t, C, shrink: float = 0.5, sigma: float = 0.01,
+                max_halvings: int = 30) -> torch.Tensor:
+    """Backtracking (Armijo) step length along a direction d, per class column, for the L2-SVM
+    objective ``0.5 ||w||^2 + C sum_i max(0, 1 - t_i s_i)^2``. The caller gives the objective's
+    quadratic part as inner products (``ww`` = <w, w>, ``wd`` = <w, d>, ``dd`` = <d, d>), the
+    slope <grad, d>, the current scores ``out`` and ``z`` = [X, 1] d, so f along d needs no new
+    product by X. Each column's step starts at 1 and is multiplied by ``shrink`` until
+    ``f(w + step d) <= f + sigma * step * slope`` (at most ``max_halvings`` times)."""
+    step = torch.ones_like(slope)
+    for _ in range(max_halvings):
         slack = torch.clamp(1 - t * (out + step * z), min=0)
         f_new = 0.5 * (ww + 2 * step * wd + step * step * dd) + C * (slack * slack).sum(0)
         ok = f_new <= f + sigma * step * slope
         if bool(ok.all()):
             break
         step = torch.where(ok, step, step * shrink)
+    return step
+
+
+def _line_search(w, out, f, grad, d, z, t, C):
+    """The primal solver's step: :func:`armijo_step`, then w, scores, f and slack at the new point."""
+    step = armijo_step(f, (grad * d).sum(0), (w * w).sum(0), (w * d).sum(0), (d * d).sum(0), out, z, t, C)
     w = w + step * d
     out = out + step * z
     slack = torch.clamp(1 - t * out, min=0)
@@ -353,11 +358,7 @@ def _line_search(w, out, f, grad, d, z, t, C, shrink: float = 0.5, sigma: float 
 def primal_objective(model: LinearModel, x: np.ndarray, y: np.ndarray, C: float) -> np.ndarray:
     """The L2-SVM objective of each one-vs-rest problem at ``model``'s weights (float64)."""
     scores = model.decision_function(x)
-    y = np.asarray(y)
-    if model.coef.shape[0] == 1:
-        t = np.where(y == model.classes[1], 1.0, -1.0)[:, None]
-    else:
-        t = np.where(y[:, None] == model.classes[None, :], 1.0, -1.0)
+    t = one_vs_rest_targets(y, model.classes)
     slack = np.maximum(0.0, 1 - t * scores)
     return 0.5 * ((model.coef**2).sum(1) + model.intercept**2) + C * (slack**2).sum(0)
 
@@ -367,10 +368,11 @@ def accuracy(model: LinearModel, x: np.ndarray, y: np.ndarray, chunk_bytes: int 
 
 
 def resolve_solver(solver: str) -> str:
+    """The solver ``solver`` names (``auto`` -> ``torch``); the one check of the name."""
     if solver not in SOLVERS:
-        raise GanProbeError(f"unknown solver {solver!r}; choose one of {', '.join(SOLVERS)}")
+        raise GanProbeError(f"unknown solver {solver!r}; choose one of {', '.join(SOLVERS)}", param="solver")
     return "torch" if solver == "auto" else solver
 
 
-__all__ = ["LinearModel", "SOLVERS", "accuracy", "fit_linear_svm", "primal_objective", "resolve_solver", "row_chunks",
-           "standardization"]
+__all__ = ["LinearModel", "SOLVERS", "accuracy", "armijo_step", "fit_linear_svm", "one_vs_rest_targets",
+           "primal_objective", "resolve_solver", "row_chunks", "standardization"]

@@ -146,6 +146,57 @@ def test_svm_streams_in_small_chunks_with_the_same_result(tmp_path):
     assert np.mean(streamed.predict(mm, chunk_bytes=budget) == whole.predict(x)) >= 0.99
 
 
+def test_one_vs_rest_targets_binary_is_one_column_multiclass_one_per_class():
+    from gan_probe.svm import one_vs_rest_targets
+
+    y = np.array([3, 7, 7, 3, 7])
+    t = one_vs_rest_targets(y, np.array([3, 7]))
+    assert t.shape == (5, 1) and t[:, 0].tolist() == [-1, 1, 1, -1, 1]  # +1 = the larger class, as liblinear
+    y = np.array([0, 2, 1, 2])
+    t = one_vs_rest_targets(y, np.array([0, 1, 2]))
+    assert t.tolist() == [[1, -1, -1], [-1, -1, 1], [-1, 1, -1], [-1, -1, 1]]
+
+
+def test_armijo_step_is_the_first_halving_that_decreases_the_direct_objective_enough():
+    """The step is per class column; f along d from the inner products equals f recomputed from X."""
+    from gan_probe.svm import armijo_step, one_vs_rest_targets
+
+    rng = np.random.default_rng(0)
+    x = torch.as_tensor(np.c_[rng.normal(size=(40, 5)), np.ones(40)])  # [X, 1]
+    t = torch.as_tensor(one_vs_rest_targets(rng.integers(0, 3, 40), np.arange(3)))
+    C_ = 0.5
+    w = torch.as_tensor(rng.normal(size=(6, 3)))
+
+    def f_direct(w):
+        slack = torch.clamp(1 - t * (x @ w), min=0)
+        return 0.5 * (w * w).sum(0) + C_ * (slack * slack).sum(0)
+
+    f = f_direct(w)
+    grad = w - 2 * C_ * x.T @ (t * torch.clamp(1 - t * (x @ w), min=0))
+    d = -grad * torch.tensor([1.0, 8.0, 40.0])  # descent directions too long by different factors
+    step = armijo_step(f, (grad * d).sum(0), (w * w).sum(0), (w * d).sum(0), (d * d).sum(0), x @ w, x @ d, t, C_)
+    assert step[0] < 1 and len(set(step.tolist())) == 3  # each column backtracked on its own
+    for j in range(3):
+        s = float(step[j])
+        assert f_direct(w + s * d)[j] <= f[j] + 0.01 * s * (grad * d).sum(0)[j]
+        if s < 1:  # the step before (twice as long) failed the Armijo test
+            assert f_direct(w + 2 * s * d)[j] > f[j] + 0.01 * 2 * s * (grad * d).sum(0)[j]
+
+
+def test_solver_and_C_are_checked_once_and_name_the_parameter():
+    from gan_probe.errors import GanProbeError
+    from gan_probe.svm import resolve_solver
+
+    assert resolve_solver("auto") == "torch" and resolve_solver("sklearn") == "sklearn"
+    x, y = _toy(0.0, n=20, dim=4)
+    with pytest.raises(GanProbeError, match="unknown solver 'liblinear'") as e:
+        fit_linear_svm(x, y, 1.0, solver="liblinear")
+    assert e.value.param == "solver"
+    with pytest.raises(GanProbeError, match="^C must be > 0, got 0") as e:
+        fit_linear_svm(x, y, 0.0)
+    assert e.value.param == "C"
+
+
 # ---------------------------------------------------------------- protocols
 
 def test_draws_take_exactly_n_per_class_from_the_pool_only_and_reproducibly():
