@@ -74,32 +74,48 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
 
 
 def model_config(state: dict[str, Any]) -> DCGANConfig:
-    return DCGANConfig.from_dict(state["model"])
+    """The model config a checkpoint (see :func:`load_checkpoint`) was written with."""
+    try:
+        return DCGANConfig.from_dict(state["model"])
+    except (KeyError, TypeError) as e:  # no config, or one missing a field
+        raise GanProbeError(f"{state.get('path', 'the checkpoint')} holds no valid model config "
+                            f"({type(e).__name__}: {e})") from e
 
 
 def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[Generator, DCGANConfig]:
     """G from a checkpoint, in eval mode (samples never depend on the batch)."""
-    state = load_checkpoint(path)
-    config = model_config(state)
-    g = Generator(config)
-    _load_weights(g, state["G"], state["path"], "generator")
-    return g.to(device).eval(), config
+    return _load_network(path, "G", device)
 
 
 def load_discriminator(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[Discriminator, DCGANConfig]:
     """D from a checkpoint, in eval mode."""
+    return _load_network(path, "D", device)
+
+
+# state key -> (network class, its name in messages)
+NETWORKS: dict[str, tuple[type[torch.nn.Module], str]] = {"G": (Generator, "generator"),
+                                                          "D": (Discriminator, "discriminator")}
+
+
+def _load_network(path: str | os.PathLike, key: str, device: str | torch.device) -> tuple[Any, DCGANConfig]:
+    """The network stored under ``state[key]`` (``"G"`` or ``"D"``), built from the checkpoint's
+    config, on ``device``, in eval mode. A checkpoint without that network's weights (say, a
+    generator-only file asked for its discriminator) or with weights that do not fit its config
+    is a :class:`GanProbeError` naming the file."""
+    cls, what = NETWORKS[key]
     state = load_checkpoint(path)
     config = model_config(state)
-    d = Discriminator(config)
-    _load_weights(d, state["D"], state["path"], "discriminator")
-    return d.to(device).eval(), config
-
-
-def _load_weights(module: torch.nn.Module, weights: dict, path: str, what: str) -> None:
+    weights = state.get(key)
+    if not isinstance(weights, dict) or not weights:
+        others = [name for k, (_, name) in NETWORKS.items() if k != key and isinstance(state.get(k), dict)]
+        kind = f" (a {others[0]}-only checkpoint)" if others else ""
+        raise GanProbeError(f"{state['path']} holds no {what} weights{kind}; this needs the {what}")
+    module = cls(config)
     try:
         module.load_state_dict(weights)
     except RuntimeError as e:
-        raise GanProbeError(f"{path}: the {what} weights do not match its config") from e
+        raise GanProbeError(f"{state['path']}: the {what} weights do not match its config") from e
+    return module.to(device).eval(), config
 
 
 def make_state(*, model: DCGANConfig, train: dict, G: torch.nn.Module, D: torch.nn.Module,

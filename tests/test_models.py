@@ -122,3 +122,62 @@ def test_config_round_trip():
     assert DCGANConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
     with pytest.raises(GanProbeError):
         DCGANConfig.from_dict({**cfg.to_dict(), "dropout": 0.5})
+
+
+# ---------------------------------------------------------------- loading G and D from a checkpoint
+def _tiny_state(**drop_or_replace):
+    from gan_probe.checkpoint import make_state
+
+    cfg = paper_config(32, channels=1, nz=8, ngf=4, ndf=4)
+    torch.manual_seed(0)
+    state = make_state(model=cfg, train={}, G=Generator(cfg), D=Discriminator(cfg), opt_g=None, opt_d=None,
+                       step=3, epoch=0)
+    for key, value in drop_or_replace.items():
+        if value is None:
+            state.pop(key)
+        else:
+            state[key] = value
+    return cfg, state
+
+
+def test_one_loader_gives_g_and_d_in_eval_mode_with_the_saved_weights(tmp_path):
+    from gan_probe.checkpoint import load_discriminator, load_generator, save_checkpoint
+
+    cfg, state = _tiny_state()
+    save_checkpoint(tmp_path / "m.pt", state)
+    for load, key, cls in ((load_generator, "G", Generator), (load_discriminator, "D", Discriminator)):
+        net, got_cfg = load(tmp_path / "m.pt")
+        assert isinstance(net, cls) and got_cfg == cfg and not net.training
+        for name, value in net.state_dict().items():
+            assert torch.equal(value, state[key][name]), name
+
+
+def test_a_generator_only_file_is_refused_for_the_discriminator_with_one_line(tmp_path, capsys):
+    from cli_runner import run_cli
+    from gan_probe.checkpoint import load_discriminator, load_generator, save_checkpoint
+
+    _, state = _tiny_state(D=None)
+    path = save_checkpoint(tmp_path / "g_only.pt", state)
+    load_generator(path)  # the generator still loads
+    with pytest.raises(GanProbeError, match=r"g_only.pt holds no discriminator weights \(a generator-only "
+                                            r"checkpoint\); this needs the discriminator"):
+        load_discriminator(path)
+    code, _, err = run_cli(["filters", path, "--out", tmp_path / "f", "--device", "cpu"], capsys)
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert code == 1 and len(lines) == 1 and "holds no discriminator weights" in err and "Traceback" not in err
+    assert not (tmp_path / "f").exists()
+
+
+def test_weights_that_do_not_fit_the_config_and_a_missing_config_are_user_errors(tmp_path):
+    from gan_probe.checkpoint import load_discriminator, load_generator, save_checkpoint
+
+    other = paper_config(32, channels=1, nz=8, ngf=4, ndf=8)
+    _, state = _tiny_state(D=Discriminator(other).state_dict())
+    save_checkpoint(tmp_path / "wide_d.pt", state)
+    load_generator(tmp_path / "wide_d.pt")
+    with pytest.raises(GanProbeError, match="the discriminator weights do not match its config"):
+        load_discriminator(tmp_path / "wide_d.pt")
+    _, state = _tiny_state(model=None)
+    save_checkpoint(tmp_path / "no_config.pt", state)
+    with pytest.raises(GanProbeError, match="no_config.pt holds no valid model config"):
+        load_generator(tmp_path / "no_config.pt")
