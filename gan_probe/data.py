@@ -9,6 +9,9 @@ level of sub-folders gives the class labels).
 
 Nothing is downloaded unless the caller passes ``download=True``; missing data
 gives a :class:`GanProbeError` naming the command that fetches it.
+
+Adding a dataset: one torchvision dataset is one row of :data:`TORCHVISION_DATASETS`;
+any other is one loader function under ``@register(...)`` (see ``digits``, ``imagenet32``).
 """
 
 from __future__ import annotations
@@ -204,54 +207,54 @@ def digits_split_indices(split: str, labels: np.ndarray) -> np.ndarray:
     return np.sort(train if split == "train" else test)
 
 
-@register("cifar10", channels=3, image_size=32, splits=("train", "test"), default_split="train",
-          description="CIFAR-10 (python pickle batches under cifar-10-batches-py/)")
-def _cifar10(root: Path, split: str, image_size: int, channels: int, download: bool) -> Dataset:
-    from torchvision.datasets import CIFAR10
+@dataclass(frozen=True)
+class TorchvisionDataset:
+    """One dataset torchvision reads (and can download): a row of :data:`TORCHVISION_DATASETS`."""
 
-    return _torchvision("cifar10", "CIFAR-10", lambda: CIFAR10(
-        str(root), train=split == "train", download=download,
-        transform=image_transform(image_size, channels)), root, download)
+    name: str  # registry name
+    loader: str  # the class in torchvision.datasets
+    what: str  # how messages name it; "{split}" is filled in
+    split_by: str  # "train": torchvision takes train=True/False; "split": it takes split=NAME
+    splits: tuple[str, ...]
+    channels: int
+    image_size: int
+    description: str
+    options: tuple[tuple[str, object], ...] = ()  # further keyword arguments of the torchvision class
 
+    def load(self, root: Path, split: str, image_size: int, channels: int, download: bool) -> Dataset:
+        import torchvision.datasets
 
-@register("svhn", channels=3, image_size=32, splits=("train", "test", "extra"), default_split="train",
-          description="SVHN cropped digits (train_32x32.mat / test_32x32.mat / extra_32x32.mat); label 10 means 0")
-def _svhn(root: Path, split: str, image_size: int, channels: int, download: bool) -> Dataset:
-    from torchvision.datasets import SVHN
-
-    return _torchvision("svhn", f"SVHN {split}_32x32.mat", lambda: SVHN(
-        str(root), split=split, download=download,
-        transform=image_transform(image_size, channels)), root, download)
-
-
-@register("mnist", channels=1, image_size=32, splits=("train", "test"), default_split="train",
-          description="MNIST (idx files under MNIST/raw/)")
-def _mnist(root: Path, split: str, image_size: int, channels: int, download: bool) -> Dataset:
-    from torchvision.datasets import MNIST
-
-    return _torchvision("mnist", "MNIST", lambda: MNIST(
-        str(root), train=split == "train", download=download,
-        transform=image_transform(image_size, channels)), root, download)
+        cls = getattr(torchvision.datasets, self.loader)
+        split_arg = {"train": split == "train"} if self.split_by == "train" else {"split": split}
+        return _torchvision(self.name, self.what.format(split=split), lambda: cls(
+            str(root), **split_arg, **dict(self.options), download=download,
+            transform=image_transform(image_size, channels)), root, download)
 
 
-@register("fashion-mnist", channels=1, image_size=32, splits=("train", "test"), default_split="train",
-          description="Fashion-MNIST (idx files under FashionMNIST/raw/)")
-def _fashion_mnist(root: Path, split: str, image_size: int, channels: int, download: bool) -> Dataset:
-    from torchvision.datasets import FashionMNIST
+TORCHVISION_DATASETS = (
+    TorchvisionDataset("cifar10", "CIFAR10", "CIFAR-10", "train", ("train", "test"), 3, 32,
+                       "CIFAR-10 (python pickle batches under cifar-10-batches-py/)"),
+    TorchvisionDataset("svhn", "SVHN", "SVHN {split}_32x32.mat", "split", ("train", "test", "extra"), 3, 32,
+                       "SVHN cropped digits (train_32x32.mat / test_32x32.mat / extra_32x32.mat); label 10 means 0"),
+    TorchvisionDataset("mnist", "MNIST", "MNIST", "train", ("train", "test"), 1, 32,
+                       "MNIST (idx files under MNIST/raw/)"),
+    TorchvisionDataset("fashion-mnist", "FashionMNIST", "Fashion-MNIST", "train", ("train", "test"), 1, 32,
+                       "Fashion-MNIST (idx files under FashionMNIST/raw/)"),
+    TorchvisionDataset("celeba", "CelebA", "CelebA", "split", ("train", "valid", "test", "all"), 3, 64,
+                       "CelebA aligned faces (celeba/img_align_celeba + list files); label = identity",
+                       options=(("target_type", "identity"),)),
+)
 
-    return _torchvision("fashion-mnist", "Fashion-MNIST", lambda: FashionMNIST(
-        str(root), train=split == "train", download=download,
-        transform=image_transform(image_size, channels)), root, download)
+
+def register_torchvision(row: TorchvisionDataset) -> None:
+    """Register one torchvision dataset (its default split: the first of ``row.splits``)."""
+    register(row.name, channels=row.channels, image_size=row.image_size, splits=row.splits,
+             default_split=row.splits[0], description=row.description)(row.load)
 
 
-@register("celeba", channels=3, image_size=64, splits=("train", "valid", "test", "all"), default_split="train",
-          description="CelebA aligned faces (celeba/img_align_celeba + list files); label = identity")
-def _celeba(root: Path, split: str, image_size: int, channels: int, download: bool) -> Dataset:
-    from torchvision.datasets import CelebA
-
-    return _torchvision("celeba", "CelebA", lambda: CelebA(
-        str(root), split=split, target_type="identity", download=download,
-        transform=image_transform(image_size, channels)), root, download)
+for _row in TORCHVISION_DATASETS:
+    register_torchvision(_row)
+del _row
 
 
 @register("lsun", channels=3, image_size=64, splits=(), default_split="bedroom_train",

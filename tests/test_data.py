@@ -148,3 +148,57 @@ def test_failed_download_says_so_instead_of_asking_for_a_download(tmp_path, monk
     with pytest.raises(GanProbeError, match="could not download MNIST") as e:
         download("mnist", tmp_path)
     assert "gan-probe download" not in str(e.value) and "urlopen error" in str(e.value)
+
+
+# ---------------------------------------------------------------- the torchvision table
+@pytest.mark.parametrize("name, split, expected", [
+    ("cifar10", "train", {"train": True}),
+    ("cifar10", "test", {"train": False}),
+    ("svhn", "extra", {"split": "extra"}),
+    ("mnist", "test", {"train": False}),
+    ("fashion-mnist", "train", {"train": True}),
+    ("celeba", "valid", {"split": "valid", "target_type": "identity"}),
+])
+def test_each_torchvision_row_calls_its_class_with_its_split(tmp_path, monkeypatch, name, split, expected):
+    import torchvision.datasets as tvd
+
+    from gan_probe.data import DATASETS, TORCHVISION_DATASETS
+
+    row = next(r for r in TORCHVISION_DATASETS if r.name == name)
+    calls = []
+
+    def fake(root, **kwargs):
+        calls.append((root, kwargs))
+        return [(torch.zeros(row.channels, row.image_size, row.image_size), 0)]
+
+    monkeypatch.setattr(tvd, row.loader, fake)
+    ds = load_dataset(f"{name}:{split}", root=tmp_path)
+    assert len(ds) == 1 and len(calls) == 1
+    root, kwargs = calls[0]
+    assert root == str(tmp_path) and kwargs.pop("download") is False
+    transform = kwargs.pop("transform")
+    assert kwargs == expected
+    # the transform makes the registered channels and size
+    assert transform(Image.new("RGB", (50, 40))).shape == (row.channels, row.image_size, row.image_size)
+    info = DATASETS[name]
+    assert (info.channels, info.image_size, info.splits, info.default_split, info.downloadable) == (
+        row.channels, row.image_size, row.splits, "train", True)
+
+
+def test_the_table_keeps_the_registry_order_and_a_row_is_all_a_new_dataset_needs(tmp_path, monkeypatch):
+    import torchvision.datasets as tvd
+
+    from gan_probe.data import DATASETS, TorchvisionDataset, register_torchvision
+
+    assert list(DATASETS) == ["digits", "cifar10", "svhn", "mnist", "fashion-mnist", "celeba", "lsun", "imagenet32"]
+    monkeypatch.setattr("gan_probe.data.DATASETS", dict(DATASETS))
+    register_torchvision(TorchvisionDataset("kmnist", "KMNIST", "KMNIST", "train", ("train", "test"), 1, 32,
+                                            "Kuzushiji-MNIST (idx files under KMNIST/raw/)"))
+    assert parse_dataset("kmnist").split == "train"
+
+    def missing(*args, **kwargs):
+        raise RuntimeError("Dataset not found. You can use download=True to download it")
+
+    monkeypatch.setattr(tvd, "KMNIST", missing)
+    with pytest.raises(GanProbeError, match=r"KMNIST not found .*gan-probe download kmnist"):
+        load_dataset("kmnist:test", root=tmp_path)
