@@ -216,3 +216,40 @@ def test_default_output_folder(tmp_path):
     assert default_analysis_dir(ckpt, ckpt, "filters") == run / "analysis" / "filters"
     other = tmp_path / "model.pt"
     assert default_analysis_dir(other, other, "filters") == tmp_path / "analysis" / "filters"
+
+
+def test_compute_part_writes_nothing_and_its_random_d_is_the_registrys_random_disc(tiny_checkpoint, tmp_path):
+    from gan_probe.analysis.filters import FilterOptions, compute_filters, filters_summary, write_filter_figures
+    from gan_probe.features import get_feature_space
+
+    opts = FilterOptions(features=(1, 3), top_k=2, n_images=12, seed=4, device="cpu")
+    a = compute_filters(tiny_checkpoint, opts)
+    assert not any(tmp_path.iterdir())
+    assert (a.layer, a.features, a.top_k, len(a.images)) == (2, [1, 3], 2, 12)
+    control = get_feature_space("random-disc", checkpoint=tiny_checkpoint, seed=4).module
+    ours = a.random.state_dict()
+    assert not a.random.training and ours.keys() == control.state_dict().keys()
+    assert all(torch.equal(ours[k], v) for k, v in control.state_dict().items())
+    assert not torch.equal(ours["blocks.0.0.weight"], a.trained.state_dict()["blocks.0.0.weight"])
+    # the summary part: each feature's reported top images are the computed order
+    files = write_filter_figures(a, tmp_path)
+    assert sorted(files) == ["first_layer_filters", "guided_backprop", "top_images"]
+    summary = filters_summary(a, tiny_checkpoint, opts, files, tmp_path / "summary.json")
+    assert [row["dataset_index"] for row in summary["trained"]] == [
+        [int(a.indices[j]) for j in a.results["trained"]["order"][r]] for r in range(2)]
+    assert summary["settings"]["random_init_seed"] == 4 and summary["files"]["summary"].endswith("summary.json")
+
+
+@pytest.mark.parametrize("settings, param, start", [
+    ({"layer": 7}, "layer", "layer 7 is out of range"),
+    ({"top_k": 0}, "top_k", "top_k must be >= 1"),
+    ({"n_images": 0}, "n_images", "n_images must be >= 1"),
+    ({"features": []}, "features", "features is empty"),
+])
+def test_library_errors_name_the_parameter(tiny_checkpoint, tmp_path, settings, param, start):
+    from gan_probe.analysis.filters import visualize_filters
+
+    with pytest.raises(GanProbeError) as e:
+        visualize_filters(tiny_checkpoint, tmp_path / "f", device="cpu", **settings)
+    assert e.value.param == param and str(e.value).startswith(start)
+    assert not (tmp_path / "f").exists()
