@@ -3,6 +3,8 @@
 Same architecture as gan-probe's reference DCGAN (ngf = ndf = 64, nz = 100, 4x4 kernels),
 same data (scikit-learn digits, upscaled to 32 px, in [-1, 1]), same batch and step count.
 Like pytorch/examples: a DataLoader with 2 workers, Sigmoid + BCELoss, D then G each step.
+``--in-memory``: the lean variant: no DataLoader, each epoch indexes the in-memory tensor with a
+fresh permutation (what gan-probe does for digits); no files written besides a final state dict.
 Run by benchmarks/train_speed.py; not part of the package.
 """
 
@@ -21,14 +23,26 @@ p.add_argument("--steps", type=int, default=100)
 p.add_argument("--batch-size", type=int, default=128)
 p.add_argument("--workers", type=int, default=2)
 p.add_argument("--seed", type=int, default=0)
+p.add_argument("--in-memory", action="store_true", help="index the tensor directly (no DataLoader)")
 opt = p.parse_args()
 torch.manual_seed(opt.seed)
 nz, ngf, ndf, nc = 100, 64, 64, 1
 
 x = torch.from_numpy(load_digits().images.astype(np.float32) / 16.0)[:, None]
 x = F.interpolate(x, size=(32, 32), mode="bilinear", align_corners=False).clamp(0, 1) * 2 - 1
-loader = DataLoader(TensorDataset(x), batch_size=opt.batch_size, shuffle=True, num_workers=opt.workers,
-                    drop_last=True)
+
+
+def in_memory_batches():
+    perm = torch.randperm(len(x))
+    for i in range(len(x) // opt.batch_size):
+        yield (x[perm[i * opt.batch_size:(i + 1) * opt.batch_size]],)
+
+
+if opt.in_memory:
+    loader = None
+else:
+    loader = DataLoader(TensorDataset(x), batch_size=opt.batch_size, shuffle=True, num_workers=opt.workers,
+                        drop_last=True)
 
 
 def weights_init(m):
@@ -59,7 +73,7 @@ optG = torch.optim.Adam(netG.parameters(), lr=2e-4, betas=(0.5, 0.999))
 step = 0
 t0 = time.perf_counter()
 while step < opt.steps:
-    for (real,) in loader:
+    for (real,) in (in_memory_batches() if loader is None else loader):
         b = real.size(0)
         netD.zero_grad()
         out = netD(real).view(-1)

@@ -25,13 +25,15 @@ import json
 import math
 import os
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 import torch.distributed as dist
 from torch import nn
+from torch.nn import functional as F
 from torch.utils.data import DataLoader, DistributedSampler
 
 from gan_probe import checkpoint as ckpt
@@ -41,6 +43,7 @@ from gan_probe.device import resolve_device
 from gan_probe.errors import GanProbeError
 from gan_probe.io import atomic_write_text
 from gan_probe.models import DCGANConfig, Discriminator, Generator, paper_config, sample_z
+from gan_probe.progress import TrainingBar
 from gan_probe.sampling import derive_seed, save_grid
 
 N_FIXED = 64  # samples in each epoch's grid
@@ -78,19 +81,21 @@ class TrainConfig:
     def validate(self) -> None:
         """Refuse values that would train nonsense or fail only after the RUN_DIR is written."""
         checks = [
-            (self.epochs >= 0, f"--epochs must be >= 0, got {self.epochs}"),
-            (self.max_steps >= 0, f"--max-steps must be >= 0 (0: use --epochs), got {self.max_steps}"),
-            (self.batch_size >= 1, f"--batch-size must be >= 1, got {self.batch_size}"),
-            (math.isfinite(self.lr) and self.lr > 0, f"--lr must be > 0, got {self.lr}"),
-            (0 <= self.beta1 < 1, f"--beta1 must be in [0, 1), got {self.beta1}"),
-            (self.num_workers >= 0, f"--num-workers must be >= 0, got {self.num_workers}"),
-            (self.checkpoint_every >= 1, f"--checkpoint-every must be >= 1, got {self.checkpoint_every}"),
-            (self.log_every >= 1, f"--log-every must be >= 1, got {self.log_every}"),
-            (self.kernel_size >= 1, f"--kernel-size must be >= 1, got {self.kernel_size}"),
+            ("epochs", self.epochs >= 0, ">= 0"),
+            ("max_steps", self.max_steps >= 0, ">= 0 (0: use epochs)"),
+            ("batch_size", self.batch_size >= 1, ">= 1"),
+            ("lr", math.isfinite(self.lr) and self.lr > 0, "> 0"),
+            ("beta1", 0 <= self.beta1 < 1, "in [0, 1)"),
+            ("num_workers", self.num_workers >= 0, ">= 0"),
+            ("checkpoint_every", self.checkpoint_every >= 1, ">= 1"),
+            ("log_every", self.log_every >= 1, ">= 1"),
+            ("kernel_size", self.kernel_size >= 1, ">= 1"),
         ]
-        for ok, message in checks:
+        for name, ok, rule in checks:
             if not ok:
-                raise GanProbeError(message)
+                raise GanProbeError(f"{name} must be {rule}, got {getattr(self, name)}", param=name)
+        if self.max_steps == 0 and self.epochs == 0:
+            raise GanProbeError("nothing to train: epochs and max_steps are both 0")
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
@@ -104,7 +109,8 @@ class TrainConfig:
         if self.model_config:
             cfg = DCGANConfig.from_dict(self.model_config)
             if cfg.image_size != size and self.image_size:
-                raise GanProbeError(f"--image-size {size} disagrees with the model config's {cfg.image_size}")
+                raise GanProbeError(f"image_size {size} disagrees with the model config's {cfg.image_size}",
+                                    param="image_size")
             if cfg.channels != channels:
                 cfg = DCGANConfig.from_dict({**cfg.to_dict(), "channels": channels})
             return cfg
@@ -154,24 +160,221 @@ class _Batches:
         self.batch_size = cfg.batch_size
         self.steps_per_epoch = len(self.sampler) // cfg.batch_size
         if self.steps_per_epoch == 0:
-            raise GanProbeError(f"dataset {cfg.dataset} has {len(dataset)} images: fewer than one batch of "
-                                f"{cfg.batch_size} per process; lower --batch-size")
+            raise GanProbeError(f"batch_size {cfg.batch_size} is too large: dataset {cfg.dataset} has "
+                                f"{len(dataset)} images, fewer than one batch per process", param="batch_size")
         self.num_workers = cfg.num_workers
         self.pin = device.type == "cuda"
 
-    def epoch(self, epoch: int, skip: int):
+    def epoch(self, epoch: int, skip: int) -> Iterator[torch.Tensor]:
         """Batches of ``epoch``, starting after the first ``skip``."""
         self.sampler.set_epoch(epoch)
-        idx = list(self.sampler)[: self.steps_per_epoch * self.batch_size]
-        batches = [idx[i:i + self.batch_size] for i in range(skip * self.batch_size, len(idx), self.batch_size)]
+        order = torch.tensor(list(self.sampler)[: self.steps_per_epoch * self.batch_size], dtype=torch.long)
+        batches = order.view(self.steps_per_epoch, self.batch_size)[skip:]
         if isinstance(self.dataset, TensorImageDataset):
+            images = self.dataset.images
             for b in batches:
-                yield self.dataset.images[b]
+                yield images.index_select(0, b)
             return
-        loader = DataLoader(self.dataset, batch_sampler=batches, num_workers=self.num_workers,
+        loader = DataLoader(self.dataset, batch_sampler=batches.tolist(), num_workers=self.num_workers,
                             pin_memory=self.pin, persistent_workers=False)
         for images, _ in loader:
             yield images
+
+
+# what a resumed run keeps from its checkpoint (data, model, seed, optimiser); length and I/O may change
+RUN_IDENTITY = ("dataset", "image_size", "batch_size", "lr", "beta1", "seed", "nz", "ngf", "ndf",
+                "kernel_size", "z_dist", "model_config")
+
+
+def prepare_run(cfg: TrainConfig, resume: bool = False) -> dict[str, Any] | None:
+    """Check ``cfg.out`` and the settings before anything is written. With ``resume``: load the
+    run's last checkpoint and copy its :data:`RUN_IDENTITY` into ``cfg``; returns that state
+    (None for a new run)."""
+    run_dir = Path(cfg.out)
+    last = ckpt.checkpoint_dir(run_dir) / ckpt.LAST
+    state = None
+    if resume:
+        if not last.is_file():
+            raise GanProbeError(f"resume: no checkpoint at {last}", param="resume")
+        state = ckpt.load_checkpoint(last)
+        if state["opt_g"] is None or state["opt_d"] is None:
+            raise GanProbeError(f"{last} holds no optimizer state (a release export): it cannot be resumed")
+        saved = TrainConfig.from_dict(state["train"])
+        for name in RUN_IDENTITY:
+            setattr(cfg, name, getattr(saved, name))
+    elif last.exists():
+        raise GanProbeError(f"out {run_dir} already holds a run; resume it or choose another folder", param="out")
+    if run_dir.exists() and not run_dir.is_dir():
+        raise GanProbeError(f"out {run_dir} is a file, not a folder", param="out")
+    cfg.validate()
+    return state
+
+
+@dataclass
+class Nets:
+    """The two networks and their optimizers (G and D DDP-wrapped when several processes train)."""
+
+    G: nn.Module
+    D: nn.Module
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+
+
+def build_nets(model_cfg: DCGANConfig, cfg: TrainConfig, device: torch.device,
+               state: dict[str, Any] | None = None, world: int = 1) -> tuple[Nets, int]:
+    """G, D and their Adam optimizers, initialised from torch's current RNG or restored from a
+    checkpoint ``state`` (weights, optimizers, step, RNG); returns them and the step to start at."""
+    memory_format = torch.channels_last if device.type == "cuda" else torch.contiguous_format
+    G = Generator(model_cfg).to(device, memory_format=memory_format)
+    D = Discriminator(model_cfg).to(device, memory_format=memory_format)
+    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
+    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
+    step = 0
+    if state:
+        G.load_state_dict(state["G"])
+        D.load_state_dict(state["D"])
+        opt_g.load_state_dict(state["opt_g"])
+        opt_d.load_state_dict(state["opt_d"])
+        step = state["step"]
+        if "torch" in state["rng"]:
+            torch.set_rng_state(state["rng"]["torch"])
+    if world > 1:
+        ids = [device.index] if device.type == "cuda" else None
+        G = nn.parallel.DistributedDataParallel(G, device_ids=ids)
+        D = nn.parallel.DistributedDataParallel(D, device_ids=ids)
+    return Nets(G, D, opt_g, opt_d), step
+
+
+def step_noise(model_cfg: DCGANConfig, n: int, seed: int, rank: int, step: int,
+               device: torch.device | str = "cpu") -> torch.Tensor:
+    """The z of ``step`` on ``rank``: a function of (seed, rank, step) alone, so a resumed run draws
+    what the uninterrupted one would have."""
+    return sample_z(model_cfg, n, torch.Generator().manual_seed(derive_seed(seed, rank, step)), device)
+
+
+@dataclass
+class StepResult:
+    """One step's losses and D's logits on the real batch, the fakes before the D update and after."""
+
+    loss_d: torch.Tensor
+    loss_g: torch.Tensor
+    out_real: torch.Tensor
+    out_fake: torch.Tensor
+    out_g: torch.Tensor
+
+
+def train_step(nets: Nets, real: torch.Tensor, z: torch.Tensor,
+               amp: contextlib.AbstractContextManager | None = None) -> StepResult:
+    """One DCGAN step as in pytorch/examples: a D update on ``real`` and G(z), then a G update
+    with the non-saturating loss."""
+    amp = amp or contextlib.nullcontext()
+    b = real.size(0)
+    ones = torch.ones(b, device=real.device)
+    zeros = torch.zeros(b, device=real.device)
+    # (1) D: maximise log D(x) + log(1 - D(G(z)))
+    with amp:
+        fake = nets.G(z)
+        out_real = nets.D(real)
+        out_fake = nets.D(fake.detach())
+        loss_d = (F.binary_cross_entropy_with_logits(out_real.float(), ones)
+                  + F.binary_cross_entropy_with_logits(out_fake.float(), zeros))
+    nets.opt_d.zero_grad(set_to_none=True)
+    loss_d.backward()
+    nets.opt_d.step()
+    # (2) G: maximise log D(G(z)) (the non-saturating loss)
+    with amp:
+        out_g = nets.D(fake)
+        loss_g = F.binary_cross_entropy_with_logits(out_g.float(), ones)
+    nets.opt_g.zero_grad(set_to_none=True)
+    loss_g.backward()
+    nets.opt_g.step()
+    return StepResult(loss_d, loss_g, out_real, out_fake, out_g)
+
+
+def step_stats(step: int, steps_per_epoch: int, r: StepResult, img_per_s: float) -> dict[str, float]:
+    """One log.jsonl record (also what the progress bar shows)."""
+    return {
+        "step": step, "epoch": step / steps_per_epoch,
+        "loss_d": r.loss_d.item(), "loss_g": r.loss_g.item(),
+        "d_x": torch.sigmoid(r.out_real.float()).mean().item(),
+        "d_g_z1": torch.sigmoid(r.out_fake.float()).mean().item(),
+        "d_g_z2": torch.sigmoid(r.out_g.float()).mean().item(),
+        "img_per_s": img_per_s,
+    }
+
+
+class RunWriter:
+    """Everything a run writes into RUN_DIR; a no-op unless ``enabled`` (rank 0 alone writes).
+
+    Sample grids are rendered on the calling thread (G as it is at that step) and encoded and
+    written by one background thread, so PNG encoding (and torchvision's import, on the first
+    grid) overlap training; :meth:`close` waits for them and raises the first error."""
+
+    def __init__(self, run_dir: Path, enabled: bool = True):
+        self.run_dir = run_dir
+        self.enabled = enabled
+        self._log = None
+        self._pending: list[Future] = []
+        self._pool: ThreadPoolExecutor | None = None
+        if enabled:
+            (run_dir / "samples").mkdir(parents=True, exist_ok=True)
+            self._log = (run_dir / "log.jsonl").open("a")
+
+    def config(self, payload: dict[str, Any]) -> None:
+        if self.enabled:
+            atomic_write_text(self.run_dir / "config.json", json.dumps(payload, indent=2))
+
+    def log(self, stats: dict[str, float]) -> None:
+        if self._log is not None:
+            self._log.write(json.dumps(stats) + "\n")
+            self._log.flush()
+
+    def grid(self, images: torch.Tensor, name: str) -> None:
+        """``images`` (in [-1, 1]) as ``samples/NAME``, written in the background."""
+        if not self.enabled:
+            return
+        self._raise_failed()
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gan-probe-grids")
+        images = images.detach().float().cpu().clone()
+        self._pending.append(self._pool.submit(save_grid, images, self.run_dir / "samples" / name, nrow=8))
+
+    def samples(self, G: nn.Module, fixed_z: torch.Tensor, name: str) -> None:
+        """The grid of G(fixed z), G in eval mode."""
+        if not self.enabled:
+            return
+        g = ckpt._unwrap(G)
+        g.eval()
+        with torch.inference_mode():
+            images = g(fixed_z)
+        g.train()
+        self.grid(images, name)
+
+    def checkpoint(self, nets: Nets, *, model: DCGANConfig, train: dict[str, Any], step: int, epoch: int) -> None:
+        """``checkpoints/last.pt``, atomically: weights, optimizers, step and torch's RNG state."""
+        if self.enabled:
+            ckpt.save_checkpoint(ckpt.checkpoint_dir(self.run_dir) / ckpt.LAST, ckpt.make_state(
+                model=model, train=train, G=nets.G, D=nets.D, opt_g=nets.opt_g, opt_d=nets.opt_d, step=step,
+                epoch=epoch, rng={"torch": torch.get_rng_state()}))
+
+    def _raise_failed(self) -> None:
+        for f in [f for f in self._pending if f.done()]:
+            self._pending.remove(f)
+            f.result()
+
+    def close(self) -> None:
+        """Wait for the grids still being written; close the log. Raises a grid's error."""
+        try:
+            for f in self._pending:
+                f.result()
+        finally:
+            self._pending = []
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+                self._pool = None
+            if self._log is not None:
+                self._log.close()
+                self._log = None
 
 
 def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path:
@@ -186,27 +389,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
 
 def _train(cfg: TrainConfig, resume: bool, show_progress: bool, d: _Dist) -> Path:
     run_dir = Path(cfg.out)
-    state = None
-    if resume:
-        last = ckpt.checkpoint_dir(run_dir) / ckpt.LAST
-        if not last.is_file():
-            raise GanProbeError(f"--resume: no checkpoint at {last}")
-        state = ckpt.load_checkpoint(last)
-        if state["opt_g"] is None or state["opt_d"] is None:
-            raise GanProbeError(f"{last} holds no optimizer state (a release export): it cannot be resumed")
-        saved = TrainConfig.from_dict(state["train"])
-        # keep the run's identity (data, model, seed, optimiser); let the length and I/O change
-        for name in ("dataset", "image_size", "batch_size", "lr", "beta1", "seed", "nz", "ngf", "ndf",
-                     "kernel_size", "z_dist", "model_config"):
-            setattr(cfg, name, getattr(saved, name))
-    elif (ckpt.checkpoint_dir(run_dir) / ckpt.LAST).exists():
-        raise GanProbeError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
-    if run_dir.exists() and not run_dir.is_dir():
-        raise GanProbeError(f"--out {run_dir} is a file, not a folder")
-    cfg.validate()
-
-    if cfg.max_steps <= 0 and cfg.epochs <= 0:
-        raise GanProbeError("give --epochs or --max-steps greater than 0")
+    state = prepare_run(cfg, resume)
     device = _device_for(d, cfg.device)
     model_cfg = DCGANConfig.from_dict(state["model"]) if state else cfg.build_model_config()
     cfg.model_config = model_cfg.to_dict()
@@ -215,143 +398,49 @@ def _train(cfg: TrainConfig, resume: bool, show_progress: bool, d: _Dist) -> Pat
     dataset = load_dataset(cfg.dataset, model_cfg.image_size, model_cfg.channels,
                            cfg.data_root or None, cfg.download)
     batches = _Batches(dataset, cfg, d, device)
-    total_steps = cfg.max_steps if cfg.max_steps > 0 else cfg.epochs * batches.steps_per_epoch
+    per_epoch = batches.steps_per_epoch
+    total_steps = cfg.max_steps if cfg.max_steps > 0 else cfg.epochs * per_epoch
 
     use_cuda = device.type == "cuda"
     if use_cuda:
         torch.backends.cudnn.benchmark = True
     memory_format = torch.channels_last if use_cuda else torch.contiguous_format
     amp = torch.autocast("cuda", dtype=torch.bfloat16) if (use_cuda and cfg.amp) else contextlib.nullcontext()
+    nets, step = build_nets(model_cfg, cfg, device, state, d.world)
 
-    G = Generator(model_cfg).to(device, memory_format=memory_format)
-    D = Discriminator(model_cfg).to(device, memory_format=memory_format)
-    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
-    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
-    step = 0
-    if state:
-        G.load_state_dict(state["G"])
-        D.load_state_dict(state["D"])
-        opt_g.load_state_dict(state["opt_g"])
-        opt_d.load_state_dict(state["opt_d"])
-        step = state["step"]
-        if "torch" in state["rng"]:
-            torch.set_rng_state(state["rng"]["torch"])
-    if d.world > 1:
-        ids = [device.index] if use_cuda else None
-        G = nn.parallel.DistributedDataParallel(G, device_ids=ids)
-        D = nn.parallel.DistributedDataParallel(D, device_ids=ids)
-
-    if d.main:
-        (run_dir / "samples").mkdir(parents=True, exist_ok=True)
-        atomic_write_text(run_dir / "config.json", json.dumps(
-            {"train": cfg.to_dict(), "model": model_cfg.to_dict(), "world_size": d.world}, indent=2))
+    out = RunWriter(run_dir, enabled=d.main)
+    out.config({"train": cfg.to_dict(), "model": model_cfg.to_dict(), "world_size": d.world})
     fixed_z = sample_z(model_cfg, N_FIXED, torch.Generator().manual_seed(derive_seed(cfg.seed, 0xF1ED)), device)
-    criterion = nn.BCEWithLogitsLoss()
-
-    def save(step: int) -> None:
-        if d.main:
-            ckpt.save_checkpoint(ckpt.checkpoint_dir(run_dir) / ckpt.LAST, ckpt.make_state(
-                model=model_cfg, train=cfg.to_dict(), G=G, D=D, opt_g=opt_g, opt_d=opt_d, step=step,
-                epoch=step // batches.steps_per_epoch, rng={"torch": torch.get_rng_state()}))
-
-    def sample_grid(name: str) -> None:
-        if d.main:
-            g = ckpt._unwrap(G)
-            g.eval()
-            with torch.inference_mode():
-                save_grid(g(fixed_z).float().cpu(), run_dir / "samples" / name, nrow=8)
-            g.train()
-
-    log = (run_dir / "log.jsonl").open("a") if d.main else None
-    bar = _Progress(total_steps, step, enabled=show_progress and d.main)
+    bar = TrainingBar(total_steps, step, show=show_progress and d.main)
     t_last, n_last = time.perf_counter(), 0
     try:
         while step < total_steps:
-            epoch, skip = divmod(step, batches.steps_per_epoch)
-            for real in batches.epoch(epoch, skip):
-                if d.main and step == 0:
-                    save_grid(real[:N_FIXED].float(), run_dir / "samples" / "real.png", nrow=8)
+            for real in batches.epoch(*divmod(step, per_epoch)):
+                if step == 0:
+                    out.grid(real[:N_FIXED], "real.png")
                 real = real.to(device, non_blocking=True, memory_format=memory_format)
-                b = real.size(0)
-                z = sample_z(model_cfg, b, torch.Generator().manual_seed(derive_seed(cfg.seed, d.rank, step)),
-                             device)
-                ones = torch.ones(b, device=device)
-                zeros = torch.zeros(b, device=device)
-                # (1) D: maximise log D(x) + log(1 - D(G(z)))
-                with amp:
-                    fake = G(z)
-                    out_real = D(real)
-                    out_fake = D(fake.detach())
-                    loss_d = criterion(out_real.float(), ones) + criterion(out_fake.float(), zeros)
-                opt_d.zero_grad(set_to_none=True)
-                loss_d.backward()
-                opt_d.step()
-                # (2) G: maximise log D(G(z)) (the non-saturating loss)
-                with amp:
-                    out_g = D(fake)
-                    loss_g = criterion(out_g.float(), ones)
-                opt_g.zero_grad(set_to_none=True)
-                loss_g.backward()
-                opt_g.step()
+                z = step_noise(model_cfg, real.size(0), cfg.seed, d.rank, step, device)
+                result = train_step(nets, real, z, amp)
                 step += 1
-                n_last += b * d.world
-
+                n_last += real.size(0) * d.world
                 if step % cfg.log_every == 0 or step == total_steps:
                     now = time.perf_counter()
-                    stats = {
-                        "step": step, "epoch": step / batches.steps_per_epoch,
-                        "loss_d": loss_d.item(), "loss_g": loss_g.item(),
-                        "d_x": torch.sigmoid(out_real.float()).mean().item(),
-                        "d_g_z1": torch.sigmoid(out_fake.float()).mean().item(),
-                        "d_g_z2": torch.sigmoid(out_g.float()).mean().item(),
-                        "img_per_s": n_last / max(now - t_last, 1e-9),
-                    }
+                    stats = step_stats(step, per_epoch, result, n_last / max(now - t_last, 1e-9))
                     t_last, n_last = now, 0
-                    if log:
-                        log.write(json.dumps(stats) + "\n")
-                        log.flush()
+                    out.log(stats)
                     bar.update(step, stats)
-                if step % batches.steps_per_epoch == 0:
-                    sample_grid(f"epoch_{step // batches.steps_per_epoch:03d}.png")
+                if step % per_epoch == 0:
+                    out.samples(nets.G, fixed_z, f"epoch_{step // per_epoch:03d}.png")
                 if step % cfg.checkpoint_every == 0 or step == total_steps:
-                    save(step)
+                    out.checkpoint(nets, model=model_cfg, train=cfg.to_dict(), step=step, epoch=step // per_epoch)
                 if step >= total_steps:
                     break
+        if step % per_epoch != 0:
+            out.samples(nets.G, fixed_z, f"step_{step:07d}.png")
     finally:
         bar.close()
-        if log:
-            log.close()
-    if step % batches.steps_per_epoch != 0:
-        sample_grid(f"step_{step:07d}.png")
+        out.close()
     return run_dir
-
-
-class _Progress:
-    """Rich progress bar with the DCGAN diagnostics; silent when disabled."""
-
-    def __init__(self, total: int, done: int, enabled: bool):
-        self.p = None
-        if not enabled:
-            return
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-        # progress is not a result: stderr, so stdout stays for what the command reports
-        self.p = Progress(TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                          TextColumn("{task.fields[info]}"), transient=False, console=Console(stderr=True))
-        self.task = self.p.add_task("train", total=total, completed=done, info="")
-        self.p.start()
-
-    def update(self, step: int, s: dict) -> None:
-        if self.p is None:
-            return
-        info = (f"ep {s['epoch']:.2f} D {s['loss_d']:.3f} G {s['loss_g']:.3f} "
-                f"D(x) {s['d_x']:.2f} D(G(z)) {s['d_g_z1']:.2f}/{s['d_g_z2']:.2f} {s['img_per_s']:.0f} img/s")
-        self.p.update(self.task, completed=step, info=info)
-
-    def close(self) -> None:
-        if self.p is not None:
-            self.p.stop()
 
 
 def run_summary(run_dir: str | os.PathLike) -> dict[str, Any]:

@@ -136,3 +136,57 @@ def test_release_export_loads_but_cannot_resume(tiny_run, tmp_path):
     assert g(torch.zeros(1, 16)).shape == (1, 1, 32, 32)
     with pytest.raises(GanProbeError, match="cannot be resumed"):
         train(cfg(tmp_path / "rel", max_steps=10), resume=True, progress=False)
+
+
+def test_library_errors_name_the_parameter_and_the_cli_its_flag(tmp_path):
+    with pytest.raises(GanProbeError, match=r"^lr must be > 0, got -1") as e:
+        TrainConfig(lr=-1.0).validate()
+    assert e.value.param == "lr"
+    with pytest.raises(GanProbeError, match=r"^batch_size 5000 is too large") as e:
+        train(cfg(tmp_path / "big", batch_size=5000, max_steps=1), progress=False)
+    assert e.value.param == "batch_size"
+    with pytest.raises(GanProbeError, match="nothing to train"):
+        TrainConfig(epochs=0, max_steps=0).validate()
+    r = _cli("train", "--lr", "-1", "--out", str(tmp_path / "cli"), "-q")
+    assert r.returncode == 1 and "--lr must be > 0, got -1.0" in r.stderr, r.stderr
+    assert not (tmp_path / "cli").exists()  # refused before anything is written
+
+
+def test_prepare_run_keeps_the_run_identity_on_resume(tiny_run):
+    from gan_probe.train import RUN_IDENTITY, prepare_run
+
+    c = TrainConfig(out=str(tiny_run), lr=0.1, nz=99, seed=7, max_steps=50, log_every=5)
+    state = prepare_run(c, resume=True)
+    saved = TrainConfig.from_dict(state["train"])
+    assert all(getattr(c, name) == getattr(saved, name) for name in RUN_IDENTITY)
+    assert (c.lr, c.nz, c.seed) == (saved.lr, 16, 0)
+    assert (c.max_steps, c.log_every) == (50, 5)  # length and I/O follow the new settings
+
+
+def test_build_nets_restores_and_train_step_updates_both(tiny_run):
+    from gan_probe.train import build_nets, step_noise, train_step
+
+    state = ckpt.load_checkpoint(tiny_run)
+    model = ckpt.model_config(state)
+    c = TrainConfig.from_dict(state["train"])
+    nets, step = build_nets(model, c, torch.device("cpu"), state)
+    assert step == 6 and same(nets.G.state_dict(), state["G"])
+    z = step_noise(model, 8, c.seed, 0, step)
+    assert torch.equal(z, step_noise(model, 8, c.seed, 0, step))
+    assert not torch.equal(z, step_noise(model, 8, c.seed, 1, step))  # each rank its own noise
+    g0, d0 = ({k: v.clone() for k, v in n.state_dict().items()} for n in (nets.G, nets.D))
+    r = train_step(nets, torch.rand(8, 1, 32, 32) * 2 - 1, z)
+    assert torch.isfinite(r.loss_d) and torch.isfinite(r.loss_g) and r.out_real.shape == (8,)
+    assert not same(g0, nets.G.state_dict()) and not same(d0, nets.D.state_dict())
+
+
+def test_a_grid_that_cannot_be_written_is_reported(tmp_path):
+    from gan_probe.train import RunWriter
+
+    w = RunWriter(tmp_path / "run")
+    (tmp_path / "run" / "samples" / "bad.png").mkdir()
+    w.grid(torch.zeros(4, 1, 8, 8), "good.png")
+    w.grid(torch.zeros(4, 1, 8, 8), "bad.png")  # written in the background: fails there
+    with pytest.raises(GanProbeError, match="is a folder"):
+        w.close()
+    assert (tmp_path / "run" / "samples" / "good.png").is_file()
