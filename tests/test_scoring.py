@@ -203,6 +203,22 @@ def test_inception_score_std_uses_ddof_0():
     assert mean == pytest.approx(1.5) and std == pytest.approx(np.std([2.0, 1.0]))  # 0.5, not 0.707
 
 
+def test_inception_score_equals_torch_fidelity_formula():
+    """torch-fidelity's ``isc`` computation (softmax, then per split exp(mean KL(p(y|x) || p(y))),
+    std without Bessel's correction), written out in torch float64, on unshuffled samples."""
+    logits = np.random.default_rng(6).normal(scale=4.0, size=(230, 1008))
+    p = torch.from_numpy(logits).softmax(dim=1)
+    scores = []
+    for chunk in p.chunk(10, dim=0):  # 23 each: the same splits as ours when 10 divides N
+        py = chunk.mean(dim=0, keepdim=True)
+        scores.append((chunk * (chunk.log() - py.log())).sum(dim=1).mean().exp())
+    scores = torch.stack(scores)
+    mean, std = logits_to_inception_score(logits)
+    assert mean > 2.0
+    assert mean == pytest.approx(scores.mean().item(), rel=1e-12)
+    assert std == pytest.approx(scores.std(unbiased=False).item(), rel=1e-9)
+
+
 def test_kid_identical_sets_near_zero_different_sets_positive_and_seeded():
     rng = np.random.default_rng(3)
     x = rng.standard_normal((300, 16)).astype(np.float32)
@@ -469,26 +485,64 @@ def test_weights_lookup_order(tmp_path, monkeypatch):
     assert find_inception_weights(explicit) == explicit
 
 
+class _FakeResponse:
+    """What ``urlopen`` returns, serving ``payload`` (and raising ``fail_after`` once it is sent)."""
+
+    def __init__(self, payload: bytes, fail_after: BaseException | None = None):
+        import io
+
+        self.body, self.fail_after = io.BytesIO(payload), fail_after
+        self.length = len(payload)
+
+    def info(self):
+        from email.message import Message
+
+        meta = Message()
+        meta["Content-Length"] = str(self.length)
+        return meta
+
+    def read(self, n=-1):
+        block = self.body.read(n)
+        if not block and self.fail_after is not None:
+            raise self.fail_after
+        return block
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
 def test_download_checks_sha256_and_writes_atomically(tmp_path, monkeypatch):
     import hashlib
-    import io
-    import urllib.request
+    import socket
+    import urllib.error
 
     from gan_probe.features import inception
 
     payload = b"not the real weights"
     assert not hashlib.sha256(payload).hexdigest().startswith(inception.WEIGHTS_SHA256_PREFIX)
-
-    class _Resp(io.BytesIO):
-        headers = {"Content-Length": str(len(payload))}
-
-    monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout=None: _Resp(payload))
+    assert hasattr(torch.hub, "urlopen")  # torch hub's own download, fed offline
+    monkeypatch.setattr(torch.hub, "urlopen", lambda request: _FakeResponse(payload))
     dest = tmp_path / "hub" / inception.WEIGHTS_FILENAME
     with pytest.raises(GanProbeError, match="SHA-256"):
         inception.download_inception_weights(dest, progress=False)
     assert not dest.exists() and not list(dest.parent.glob("*.tmp"))
+    assert list(dest.parent.iterdir()) == []  # no .partial file either
+    # a network error is one line, and leaves nothing behind; so does an interrupted transfer
+    for failure in (urllib.error.URLError("no network"), KeyboardInterrupt()):
+        monkeypatch.setattr(torch.hub, "urlopen", lambda request: _FakeResponse(payload, failure))
+        with pytest.raises((GanProbeError, KeyboardInterrupt)) as e:
+            inception.download_inception_weights(dest, progress=False)
+        if isinstance(failure, OSError):
+            assert e.type is GanProbeError and "no network" in str(e.value) and "\n" not in str(e.value)
+        assert list(dest.parent.iterdir()) == []
+    monkeypatch.setattr(torch.hub, "urlopen", lambda request: _FakeResponse(payload))
     monkeypatch.setattr(inception, "WEIGHTS_SHA256_PREFIX", hashlib.sha256(payload).hexdigest()[:8])
     assert inception.download_inception_weights(dest, progress=False).read_bytes() == payload
+    assert list(dest.parent.iterdir()) == [dest]
+    assert socket.getdefaulttimeout() is None  # the download's timeout does not outlive it
 
 
 def test_inception_feature_space_from_registry(inception_weights):
