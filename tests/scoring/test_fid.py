@@ -22,6 +22,7 @@ from gan_probe.metrics.fid import (StatisticsAccumulator, features_to_statistics
 from scoring_helpers import N_IMAGES, _options, _pytorch_fid_model
 
 
+@pytest.mark.slow
 def test_fid_equals_pytorch_fid_on_same_weights(folders, inception_weights, monkeypatch):
     from pytorch_fid.fid_score import calculate_activation_statistics
 

@@ -18,6 +18,7 @@ from cli_runner import run_cli
 from scoring_helpers import _assert_user_error, _pytorch_fid_model
 
 
+@pytest.mark.slow
 def test_64d_features_and_unbiased_logits_match_pytorch_fid(folders, inception_weights, monkeypatch):
     import pytorch_fid.inception as pfi
 
@@ -117,6 +118,7 @@ def test_download_checks_sha256_and_writes_atomically(tmp_path, monkeypatch):
     assert socket.getdefaulttimeout() is None  # the download's timeout does not outlive it
 
 
+@pytest.mark.slow
 def test_inception_feature_space_from_registry(inception_weights):
     from gan_probe.features import get_feature_space
 

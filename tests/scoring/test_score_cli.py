@@ -17,6 +17,7 @@ from cli_runner import run_cli
 from scoring_helpers import N_IMAGES, _assert_user_error, _write_images
 
 
+@pytest.mark.slow
 def test_cli_score_checkpoint_against_folder_all_metrics(run_copy, folders, inception_weights, capsys):
     code, out, err = run_cli(["score", run_copy, "--ref", folders[0], "--metrics", "fid,is,kid,pr,dc", "--n", 10,
                               "--json", "--inception-weights", inception_weights, "--num-workers", 0,
@@ -34,6 +35,7 @@ def test_cli_score_checkpoint_against_folder_all_metrics(run_copy, folders, ince
     assert saved["fid"] == r["fid"]
 
 
+@pytest.mark.slow
 def test_cli_fid_table_skip_bad_and_cache(tmp_path, inception_weights, capsys):
     folder = _write_images(tmp_path / "imgs", 3, 7)
     (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
