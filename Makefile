@@ -7,11 +7,16 @@ DEMO_EPOCHS ?= 20
 
 .PHONY: setup demo test
 
+# quiet install: one line of our own; no "new pip version" notice, no setuptools "Editable installation"
+# note (information only); pip -q still shows errors and every other warning
+PIP := PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONWARNINGS="ignore:Editable installation" $(BIN)/python -m pip
+
 $(VENV)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
-	touch $@
+	@echo "setup: installing gan-probe[dev] into $(VENV)"
+	@$(PYTHON) -m venv $(VENV)
+	@$(PIP) install -q --upgrade pip
+	@$(PIP) install -q -e '.[dev]'
+	@touch $@
 
 setup: $(VENV)/.installed
 

@@ -23,6 +23,12 @@ same exactness check runs with a rigorous bound on that rounding (see
 pool 4x larger, then searched by the float32 route above. The answer is the
 same either way; only the time changes.
 
+That bound assumes the matrix product sums exact bfloat16 products in float32
+and rounds once to bfloat16, as oneDNN's kernels do; no API promises it. So
+the first bfloat16 search of a process on a device runs :func:`bf16_matmul_check`
+(a product whose answer under that assumption is known exactly, ~1 ms); if it
+fails, the float32 route is used instead and a ``RuntimeWarning`` says why.
+
 ``iter_distance_blocks`` exposes the blocked float32 distances themselves, for
 counts such as "is this sample inside any real point's k-NN ball"
 (precision / recall / density / coverage).
@@ -31,6 +37,7 @@ counts such as "is this sample inside any real point's k-NN ball"
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Iterator
 
 import numpy as np
@@ -55,6 +62,10 @@ _BF16_MIN_WORK = 1 << 32
 # queries searched by the float32 route first to place the bfloat16 pass's offset
 _BF16_PILOT_ROWS = 32
 CANDIDATE_PRECISIONS = ("auto", "float32", "bfloat16")
+# the bfloat16 self-check: rows, columns, inner length (about a feature dimension + 4) of its product
+_BF16_CHECK_SHAPE = (32, 32, 2048)
+# its verdict per device within the process: None (passed) or the reason it failed
+_BF16_CHECKS: dict[tuple[str, int | None], str | None] = {}
 
 
 def _as_2d_tensor(x, what: str) -> torch.Tensor:
@@ -192,6 +203,59 @@ def bf16_matmul_is_fast(device: torch.device) -> bool:
     return False
 
 
+def _bf16_matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``a @ b.T`` in bfloat16: the candidate pass's product (one place, so a test can swap the kernel)."""
+    return a @ b.T
+
+
+def _bf16_check_reason(device: torch.device) -> str | None:
+    """Run the self-check once: None if the product matches, else why not."""
+    m, n, dim = _BF16_CHECK_SHAPE
+    # integers up to 89 in magnitude: bfloat16-exact inputs, products below 2^13, and every
+    # partial sum (any order, any blocking) an integer below 2048 * 89^2 < 2^24, so exact in float32;
+    # the sums reach ~1e5, where bfloat16's spacing is 512: a bfloat16 partial sum is off by hundreds
+    lim = int(math.isqrt((1 << 24) // dim)) - 1
+    gen = torch.Generator().manual_seed(0)
+    a = torch.randint(-lim, lim + 1, (m, dim), generator=gen).to(torch.bfloat16)
+    b = torch.randint(-lim, lim + 1, (n, dim), generator=gen).to(torch.bfloat16)
+    exact = (a.double() @ b.double().T).float()  # exact: integers below 2^24
+    # one final rounding to bfloat16: to nearest even (oneDNN), or toward zero (the bound allows both)
+    nearest = exact.to(torch.bfloat16)
+    toward_zero = (exact.view(torch.int32) & ~0xFFFF).view(torch.float32).to(torch.bfloat16)
+    try:
+        got = _bf16_matmul(a.to(device), b.to(device)).cpu()
+    except Exception as e:  # no bfloat16 product on this device at all
+        return f"the bfloat16 matrix product failed ({type(e).__name__}: {e})"
+    if got.dtype != torch.bfloat16 or got.shape != exact.shape:
+        return f"the bfloat16 matrix product returned {got.dtype} {tuple(got.shape)}"
+    if torch.equal(got, nearest) or torch.equal(got, toward_zero):
+        return None
+    wrong = int((got != nearest).sum())
+    err = float((got.float() - exact).abs().max())
+    return (f"it does not sum in float32 with one final rounding: {wrong} of {m * n} entries of a "
+            f"{m}x{dim} @ {dim}x{n} integer product differ (largest error {err:g})")
+
+
+def bf16_matmul_check(device: str | torch.device = "cpu") -> bool:
+    """Whether ``device``'s bfloat16 matrix product sums exact products in float32 and rounds
+    once, as the bfloat16 candidate pass's error bound assumes. Run once per process and device
+    (~1 ms); a failure is reported once, as a ``RuntimeWarning`` with the reason.
+
+    The check multiplies integer matrices (32 x 2048 by 2048 x 32, entries up to 89): every
+    partial sum is exact in float32 whatever the order or blocking, so the expected answer is
+    the exact sum rounded once; a kernel that accumulates in bfloat16, rounds partial sums (of
+    blocks of the inner dimension) to bfloat16, or rounds the products, misses it."""
+    device = torch.device(device)
+    key = (device.type, device.index)
+    if key not in _BF16_CHECKS:
+        reason = _bf16_check_reason(device)
+        _BF16_CHECKS[key] = reason
+        if reason is not None:
+            warnings.warn(f"k-NN: bfloat16 candidates disabled on {device}, {reason}; using the float32 "
+                          f"route (same answer, slower)", RuntimeWarning, stacklevel=3)
+    return _BF16_CHECKS[key] is None
+
+
 def knn(queries, points, k: int, *, block_size: int | None = None, device: str | torch.device = "cpu",
         exclude_self: bool = False, candidates: str = "auto") -> tuple[np.ndarray, np.ndarray]:
     """Exact k nearest ``points`` of every query (Euclidean).
@@ -203,7 +267,8 @@ def knn(queries, points, k: int, *, block_size: int | None = None, device: str |
     ``block_size``: query rows per block (memory ~ block_size x Np float32).
     ``candidates``: precision of the matrix product that picks the candidates
     (``"float32"``, ``"bfloat16"``, or ``"auto"``: bfloat16 on a CPU with
-    bfloat16 units for a large search). It changes the speed, never the answer.
+    bfloat16 units for a large search). It changes the speed, never the answer: where
+    :func:`bf16_matmul_check` fails, ``"bfloat16"`` and ``"auto"`` take the float32 route.
 
     Returns ``(distances, indices)``: float64 Nq x k sorted ascending (ties by
     smaller index), int64 Nq x k.
@@ -231,6 +296,7 @@ def knn(queries, points, k: int, *, block_size: int | None = None, device: str |
                     and len(q) * len(p) * q.shape[1] >= _BF16_MIN_WORK)
     else:
         use_bf16 = candidates == "bfloat16" and n_cand < available
+    use_bf16 = use_bf16 and bf16_matmul_check(device)  # else the float32 route: same answer
     p32 = _to_f32(p, device)
     pn = _squared_norms(p32)
     ctx = _Search(p, p32, pn, k, available, device, q.shape[1])
@@ -408,7 +474,7 @@ class _Bf16Candidates:
         qa[:, dim + 3] = -self.t
         c_norm = torch.linalg.vector_norm(c, dim=1).double()
         del c
-        o = qa @ self.aug.T  # bfloat16, block x N_points
+        o = _bf16_matmul(qa, self.aug)  # bfloat16, block x N_points
         if self_idx is not None:
             o[torch.arange(len(q32), device=o.device), self_idx] = math.inf
         vals, cand = torch.topk(o, n_cand, dim=1, largest=False, sorted=False)

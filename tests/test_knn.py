@@ -1,5 +1,7 @@
 """Exact blocked k-NN (gan_probe.knn) against a float64 brute-force reference."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -158,6 +160,8 @@ def _brute_chunked(q, p, k):
 
 def test_bf16_pass_vouches_for_most_rows_and_agrees(monkeypatch):
     # the fast pass must do the work (not hand every row to float32), and give the exact answer
+    if not knn_module.bf16_matmul_check("cpu"):
+        pytest.skip("this CPU's bfloat16 product fails the self-check: knn takes the float32 route")
     rng = np.random.default_rng(10)
     p = np.abs(rng.normal(size=(2000, 128))).astype(np.float32)
     q = np.abs(rng.normal(size=(200, 128))).astype(np.float32)
@@ -217,3 +221,78 @@ def test_bf16_lower_bound_holds_for_every_point_left_out(t):
         assert torch.all(nearest_left_out >= lower)
         if t is None:  # with the offset placed by the pilot rows, the bound is not vacuous
             assert torch.all(lower > 0.5 * nearest_left_out)
+
+
+# ---------------------------------------------------------------- the bfloat16 self-check
+
+def _bf16_accumulating(block: int):
+    """A bfloat16 product that sums ``block`` exact products in float32, then rounds the running
+    sum to bfloat16 (block 1: a bfloat16 accumulator), as a kernel the bound does not cover might."""
+
+    def matmul(a, b):
+        out = torch.zeros((len(a), len(b)), dtype=torch.bfloat16)
+        a32, b32 = a.float(), b.float()
+        for s in range(0, a.shape[1], block):
+            out = (out.float() + a32[:, s:s + block] @ b32[:, s:s + block].T).to(torch.bfloat16)
+        return out
+
+    return matmul
+
+
+def _float32_rounded_once(a, b):
+    return (a.float() @ b.float().T).to(torch.bfloat16)
+
+
+def _float32_truncated_once(a, b):
+    s = (a.float() @ b.float().T).contiguous()
+    return (s.view(torch.int32) & ~0xFFFF).view(torch.float32).to(torch.bfloat16)
+
+
+def test_bf16_check_tells_float32_sums_from_bfloat16_sums(monkeypatch):
+    cpu = torch.device("cpu")
+    for good in (_float32_rounded_once, _float32_truncated_once):
+        monkeypatch.setattr(knn_module, "_bf16_matmul", good)
+        assert knn_module._bf16_check_reason(cpu) is None
+    for block in (1, 32, 512):
+        monkeypatch.setattr(knn_module, "_bf16_matmul", _bf16_accumulating(block))
+        assert "float32" in knn_module._bf16_check_reason(cpu)
+    rounded_products = lambda a, b: (a.float()[:, None] * b.float()[None]).bfloat16().float().sum(-1).bfloat16()  # noqa: E731
+    monkeypatch.setattr(knn_module, "_bf16_matmul", rounded_products)
+    assert knn_module._bf16_check_reason(cpu) is not None
+
+
+@pytest.mark.parametrize("block", [1, 32])
+@pytest.mark.parametrize("mode", ["bfloat16", "auto"])
+def test_bf16_check_failure_takes_the_float32_route_and_stays_exact(block, mode, monkeypatch):
+    monkeypatch.setattr(knn_module, "_BF16_CHECKS", {})  # a fresh process
+    monkeypatch.setattr(knn_module, "_bf16_matmul", _bf16_accumulating(block))
+    monkeypatch.setattr(knn_module, "bf16_matmul_is_fast", lambda device: True)
+    monkeypatch.setattr(knn_module, "_BF16_MIN_WORK", 0)
+    used = []
+    real = knn_module._Bf16Candidates.candidates
+    monkeypatch.setattr(knn_module._Bf16Candidates, "candidates", lambda *a: used.append(1) or real(*a))
+    rng = np.random.default_rng(13)
+    p = rng.normal(size=(400, 24)).astype(np.float32)
+    q = rng.normal(size=(50, 24)).astype(np.float32)
+    with pytest.warns(RuntimeWarning, match="bfloat16 candidates disabled on cpu.*float32"):
+        got = knn_module.knn(q, p, 5, candidates=mode)
+    assert not used  # the bfloat16 pass never ran
+    assert_same(got, brute_knn(q, p, 5))
+    with warnings.catch_warnings():  # the check ran once: no second warning, same answer
+        warnings.simplefilter("error")
+        assert_same(knn_module.knn(q, p, 5, candidates=mode), brute_knn(q, p, 5))
+    assert not used and list(knn_module._BF16_CHECKS) == [("cpu", None)]
+
+
+def test_bf16_check_runs_once_per_device(monkeypatch):
+    monkeypatch.setattr(knn_module, "_BF16_CHECKS", {})
+    calls = []
+    real = knn_module._bf16_check_reason
+    monkeypatch.setattr(knn_module, "_bf16_check_reason", lambda device: calls.append(device) or real(device))
+    first = knn_module.bf16_matmul_check("cpu")
+    with pytest.warns(RuntimeWarning, match="on meta"):  # no bfloat16 numbers to read back there
+        assert knn_module.bf16_matmul_check("meta") is False
+    for _ in range(3):
+        assert knn_module.bf16_matmul_check(torch.device("cpu")) is first
+        assert knn_module.bf16_matmul_check("meta") is False
+    assert [d.type for d in calls] == ["cpu", "meta"]

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +30,6 @@ import torch
 import torch.nn.functional as F
 
 from gan_probe.errors import GanProbeError
-from gan_probe.progress import progress_bar
 
 WEIGHTS_FILENAME = "pt_inception-2015-12-05-6726825d.pth"
 WEIGHTS_URL = f"https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/{WEIGHTS_FILENAME}"
@@ -92,29 +90,32 @@ def find_inception_weights(path: str | os.PathLike | None = None, download: bool
         f"(or pass --inception-weights PATH, or set ${WEIGHTS_ENV}); or rerun with --download")
 
 
-def download_inception_weights(dest: str | os.PathLike, url: str = WEIGHTS_URL, progress: bool = True) -> Path:
-    """Fetch the weights to ``dest`` through a temp file; keep it only if its SHA-256 starts with 6726825d."""
-    import urllib.request
-
-    from gan_probe.io import atomic_path
+def download_inception_weights(dest: str | os.PathLike, url: str = WEIGHTS_URL, progress: bool = True,
+                               timeout: float = 60.0) -> Path:
+    """Fetch the weights to ``dest`` with ``torch.hub.download_url_to_file`` (a ``.partial`` temp
+    file beside ``dest``, removed on any failure; SHA-256 prefix checked before the file is moved
+    into place): ``dest`` is written only if its SHA-256 starts with 6726825d. ``timeout``: seconds
+    a stalled connection is waited for (torch hub sets none; applied while this call runs)."""
+    import socket
 
     dest = Path(dest)
-    h = hashlib.sha256()
+    saved_timeout = socket.getdefaulttimeout()
     try:
-        with atomic_path(dest) as tmp, urllib.request.urlopen(url, timeout=60) as resp, open(tmp, "wb") as f:
-            total = int(resp.headers.get("Content-Length") or 0)
-            with progress_bar(total, f"downloading {WEIGHTS_FILENAME}", progress, unit="bytes") as advance:
-                while block := resp.read(1 << 20):
-                    f.write(block)
-                    h.update(block)
-                    advance(len(block))
-            f.flush()
-            if not h.hexdigest().startswith(WEIGHTS_SHA256_PREFIX):
-                raise GanProbeError(f"downloaded {url} but its SHA-256 ({h.hexdigest()[:8]}...) does not start "
-                                    f"with {WEIGHTS_SHA256_PREFIX}; nothing was kept")
-    except OSError as e:  # URLError is an OSError
-        raise GanProbeError(f"could not download {url} ({getattr(e, 'reason', e)}); download it by hand and put "
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if saved_timeout is None:
+            socket.setdefaulttimeout(timeout)
+        torch.hub.download_url_to_file(url, str(dest), hash_prefix=WEIGHTS_SHA256_PREFIX, progress=progress)
+    except RuntimeError as e:
+        if "invalid hash value" not in str(e):
+            raise
+        raise GanProbeError(f"downloaded {url} but its SHA-256 does not start with {WEIGHTS_SHA256_PREFIX} "
+                            f"({e}); nothing was kept") from e
+    except OSError as e:  # URLError / HTTPError, a socket timeout, a full disk
+        reason = getattr(e, "reason", None) or e.strerror or e
+        raise GanProbeError(f"could not download {url} ({reason}); download it by hand and put "
                             f"it at {dest} (or pass --inception-weights PATH)") from e
+    finally:
+        socket.setdefaulttimeout(saved_timeout)
     return dest
 
 

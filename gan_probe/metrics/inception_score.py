@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import logsumexp
 
 from gan_probe.errors import GanProbeError
 
@@ -15,7 +16,7 @@ def logits_to_inception_score(logits: np.ndarray, splits: int = 10) -> tuple[flo
     z = np.asarray(logits, dtype=np.float64)
     if z.ndim != 2 or len(z) < splits:
         raise GanProbeError(f"the Inception Score needs at least {splits} images (got {len(z)})")
-    logp = z - _logsumexp(z)
+    logp = z - logsumexp(z, axis=1, keepdims=True)
     p = np.exp(logp)
     scores = []
     n = len(z)
@@ -29,7 +30,3 @@ def logits_to_inception_score(logits: np.ndarray, splits: int = 10) -> tuple[flo
         scores.append(np.exp(kl.mean()))
     return float(np.mean(scores)), float(np.std(scores))
 
-
-def _logsumexp(z: np.ndarray) -> np.ndarray:
-    m = z.max(axis=1, keepdims=True)
-    return m + np.log(np.exp(z - m).sum(axis=1, keepdims=True))
