@@ -233,3 +233,44 @@ def test_library_errors_name_parameters_and_the_cli_names_flags(tmp_path, capsys
     assert not (tmp_path / "out.txt").exists()
     code, _, err = run_cli(["score", a, "--ref", a, "--metrics", "fid", "--dims", 100], capsys)
     assert code == 1 and "--dims must be one of" in err
+
+
+# ---------------------------------------------------------------- other registries
+
+def test_register_feature_space_adds_a_space(monkeypatch):
+    import torch
+
+    from gan_probe import features
+
+    assert list(features.FEATURE_SPACES)[:4] == ["pixels", "disc", "random-disc", "inception"]
+    monkeypatch.setattr(features, "FEATURE_SPACES", dict(features.FEATURE_SPACES))
+    monkeypatch.setattr(features, "FEATURE_SPACE_HELP", dict(features.FEATURE_SPACE_HELP))
+
+    def mean_colour(checkpoint=None, device="cpu", **_):
+        return features.FeatureSpace("mean-colour", 3, lambda x: x.mean((2, 3)).cpu(), None, 3, "mean colour")
+
+    assert features.register_feature_space("mean-colour", mean_colour, help="mean RGB") is mean_colour
+    space = features.get_feature_space("mean-colour")
+    assert space(torch.ones(2, 1, 4, 4)).tolist() == [[1.0] * 3] * 2  # grayscale adapted to the 3 channels asked
+    assert features.feature_space_names()[-1] == "mean-colour" and features.FEATURE_SPACE_HELP["mean-colour"]
+    with pytest.raises(ValueError, match="already registered"):
+        features.register_feature_space("pixels", mean_colour)
+    with pytest.raises(GanProbeError, match="mean-colour"):
+        features.get_feature_space("nope")
+
+
+def test_dataset_help_lists_the_dataset_registry(monkeypatch, capsys):
+    from gan_probe import data
+
+    monkeypatch.setattr(data, "DATASETS", dict(data.DATASETS))
+    data.register("toy", channels=1, image_size=8, splits=("train", "test"), default_split="train",
+                  description="a test dataset")(lambda *a, **k: None)
+    code, out, _ = run_cli(["train", "--help"], capsys)
+    assert code == 0
+    text = _flat(out)
+    for name in data.DATASETS:
+        assert name in text, name
+    assert "toy[:train|test]" in text
+    code, out, _ = run_cli(["download", "--help"], capsys)
+    downloadable = [n for n, i in data.DATASETS.items() if i.downloadable]
+    assert code == 0 and " | ".join(downloadable) + "." in _flat(out) and "toy" in downloadable
