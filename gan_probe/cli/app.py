@@ -37,3 +37,22 @@ DataRootOpt = Annotated[
     typer.Option("--data-root", help="Where datasets live (default: $GAN_PROBE_DATA_ROOT or ~/.cache/gan-probe/data)."),
 ]
 DownloadOpt = Annotated[bool, typer.Option("--download", help="Download a missing dataset (off by default).")]
+
+
+def registry_help(**fills):
+    """A command class (``@app.command(cls=registry_help(metrics=fn))``) whose named parameters
+    take their attributes (``help``, ``default``) from ``fn()`` each time the command is used,
+    not once when its module is imported: choices read from a registry (metrics, datasets) then
+    list what was registered later too, and importing the CLI stays light."""
+    from typer.core import TyperCommand
+
+    class RegistryHelpCommand(TyperCommand):
+        def get_params(self, ctx):
+            params = super().get_params(ctx)
+            for p in params:
+                if p.name in fills:
+                    for attr, value in fills[p.name]().items():
+                        setattr(p, attr, value)
+            return params
+
+    return RegistryHelpCommand

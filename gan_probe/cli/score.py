@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from gan_probe.cli.app import BatchSizeOpt, DataRootOpt, DeviceOpt, JsonOpt, SeedOpt, app
+from gan_probe.cli.app import BatchSizeOpt, DataRootOpt, DeviceOpt, JsonOpt, SeedOpt, app, registry_help
 
 SOURCE_HELP = ("An image folder (recursive), a .npz of pytorch-fid statistics (mu, sigma), a checkpoint or "
                "RUN_DIR (samples --n images), or a dataset name[:split] (digits, cifar10:test).")
@@ -68,15 +68,22 @@ def fid(
     json_out: JsonOpt = False,
 ) -> None:
     """Fréchet Inception Distance between A and B: pytorch-fid's network, weights and numbers."""
-    from gan_probe.metrics.score import compute_scores
+    from gan_probe.metrics.score import compute_fid
 
     opts = _options(batch_size, device, num_workers, n, seed, dims, inception_weights, download, no_cache,
                     skip_bad, data_root, json_out)
-    result = compute_scores(a, b, ["fid"], opts, save_stats=save_stats)
+    result = compute_fid(a, b, opts, save_stats=save_stats)
     _emit(result, out, json_out, "FID")
 
 
-@app.command(epilog="""Examples:
+def _metrics_option() -> dict:
+    """--metrics' help and default, from the metric registry (read when the command runs)."""
+    from gan_probe.metrics.registry import default_metrics, metrics_help
+
+    return {"help": metrics_help(), "default": ",".join(default_metrics())}
+
+
+@app.command(cls=registry_help(metrics=_metrics_option), epilog="""Examples:
 
   gan-probe score runs/digits --ref digits:test --metrics fid,is,kid,pr,dc --n 2000
 
@@ -90,8 +97,8 @@ def score(
     gen: Annotated[str, typer.Argument(help="Generated images: " + SOURCE_HELP, metavar="GEN",
                                          show_default=False)],
     ref: Annotated[str | None, typer.Option("--ref", help="Reference (real) source, same kinds as GEN.")] = None,
-    metrics: Annotated[str, typer.Option("--metrics", help="Comma list of fid, is, kid, pr (precision/recall, "
-                                         "k=3), dc (density/coverage, k=5).")] = "fid,is,kid,pr,dc",
+    metrics: Annotated[str | None, typer.Option("--metrics", help="Comma list of metrics (see gan_probe.metrics."
+                                                "registry).")] = None,
     batch_size: BatchSizeOpt = 50,
     device: DeviceOpt = "auto",
     num_workers: NumWorkersOpt = 2,
@@ -108,11 +115,11 @@ def score(
     json_out: JsonOpt = False,
 ) -> None:
     """FID, Inception Score, KID, precision/recall, density/coverage in one Inception pass per source."""
-    from gan_probe.metrics.score import compute_scores, default_out_dir, parse_metrics
+    from gan_probe.metrics.score import compute_scores, default_out_dir
 
     opts = _options(batch_size, device, num_workers, n, seed, dims, inception_weights, download, no_cache,
                     skip_bad, data_root, json_out)
-    result = compute_scores(gen, ref, parse_metrics(metrics), opts, save_stats=save_stats)
+    result = compute_scores(gen, ref, metrics, opts, save_stats=save_stats)
     _emit(result, out or default_out_dir(gen), json_out, "Scores")
 
 
@@ -135,6 +142,8 @@ def _print_table(result: dict, title: str, saved: Path | None) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from gan_probe.metrics.registry import table_rows
+
     console = Console()
     err = Console(stderr=True)
     for w in result["warnings"]:
@@ -142,15 +151,8 @@ def _print_table(result: dict, title: str, saved: Path | None) -> None:
     t = Table(title=title, show_header=True)
     t.add_column("metric")
     t.add_column("value", justify="right")
-    rows = [("FID", "fid", None), ("Inception Score", "is", "is_std"), ("KID", "kid", "kid_std"),
-            ("precision (k=3)", "precision", None), ("recall (k=3)", "recall", None),
-            ("density (k=5)", "density", None), ("coverage (k=5)", "coverage", None)]
-    for label, key, std in rows:
-        if key in result:
-            value = f"{result[key]:.4f}" if key != "kid" else f"{result[key]:.6f}"
-            if std:
-                value += f" ± {result[std]:.4f}" if key != "kid" else f" ± {result[std]:.6f}"
-            t.add_row(label, value)
+    for label, value in table_rows(result):
+        t.add_row(label, value)
     console.print(t)
     p = result["protocol"]
     names = ("A", "B") if title == "FID" else ("GEN", "REF")  # fid A B / score GEN --ref REF

@@ -9,10 +9,26 @@ from typing import Annotated
 import typer
 
 from gan_probe.cli.app import (BatchSizeOpt, CheckpointArg, DataRootOpt, DeviceOpt, DownloadOpt, JsonOpt,
-                               SeedOpt, app)
+                               SeedOpt, app, registry_help)
 
 
-@app.command(epilog="""Examples:
+def _dataset_option() -> dict:
+    """--dataset's help, from the dataset registry (gan_probe.data.DATASETS)."""
+    from gan_probe.data import DATASETS
+
+    names = [name + (f"[:{'|'.join(i.splits)}]" if i.splits else f":SPLIT (e.g. {name}:{i.default_split})")
+             for name, i in DATASETS.items()]
+    return {"help": " | ".join(names) + " | an image folder (without :SPLIT, the dataset's default split)."}
+
+
+def _download_dataset_argument() -> dict:
+    """download's DATASET help: the registry's downloadable datasets."""
+    from gan_probe.data import DATASETS
+
+    return {"help": " | ".join(name for name, i in DATASETS.items() if i.downloadable) + "."}
+
+
+@app.command(cls=registry_help(dataset=_dataset_option), epilog="""Examples:
 
   gan-probe train --dataset digits --epochs 20 --out runs/digits        # offline, 2 CPU cores: ~2 min
 
@@ -25,8 +41,7 @@ from gan_probe.cli.app import (BatchSizeOpt, CheckpointArg, DataRootOpt, DeviceO
   torchrun --nproc_per_node 4 -m gan_probe train --dataset celeba       # several GPUs
 """)
 def train(
-    dataset: Annotated[str, typer.Option(help="digits | cifar10 | svhn[:extra] | mnist | fashion-mnist | celeba | "
-                                              "lsun:CATEGORY_train | imagenet32 | an image folder.")] = "digits",
+    dataset: Annotated[str, typer.Option(help="A dataset name[:split] or an image folder.")] = "digits",
     image_size: Annotated[int, typer.Option(help="32 or 64 (any power of two >= 8); 0 = the dataset's default.")] = 0,
     epochs: Annotated[int, typer.Option(min=0, help="Passes over the data.")] = 25,
     max_steps: Annotated[int, typer.Option(min=0, help="Stop after this many steps in all (0 = use --epochs).")] = 0,
@@ -134,14 +149,14 @@ def info(checkpoint: CheckpointArg, json_out: JsonOpt = False) -> None:
     Console().print(t)
 
 
-@app.command(epilog="""Examples:
+@app.command(cls=registry_help(dataset=_download_dataset_argument), epilog="""Examples:
 
   gan-probe download cifar10                              # to the default data root ($GAN_PROBE_DATA_ROOT)
 
   gan-probe download svhn --data-root /data               # train, test and extra
 """)
 def download(
-    dataset: Annotated[str, typer.Argument(help="cifar10 | svhn | mnist | fashion-mnist | celeba.", metavar="DATASET")],
+    dataset: Annotated[str, typer.Argument(help="A downloadable dataset name.", metavar="DATASET")],
     data_root: DataRootOpt = None,
 ) -> None:
     """Download a dataset (every split) with torchvision, to --data-root."""

@@ -13,6 +13,10 @@ adapts what it gets (grayscale <-> RGB, resize) itself.
   control the paper's Fig. 5 implies.
 - ``inception``: pool3 of pytorch-fid's FID Inception network
   (:mod:`gan_probe.features.inception`).
+
+A new space is one factory returning a :class:`FeatureSpace` and one
+:func:`register_feature_space` call; every analysis and command that picks a
+space by name then offers it.
 """
 
 from __future__ import annotations
@@ -89,7 +93,7 @@ def _disc_space(name: str, d: torch.nn.Module, config, device) -> FeatureSpace:
 
 def _disc(checkpoint=None, device: str | torch.device = "cpu", **_) -> FeatureSpace:
     if checkpoint is None:
-        raise GanProbeError("--features disc needs a checkpoint (its discriminator gives the features)")
+        raise GanProbeError("the disc feature space needs a checkpoint (its discriminator gives the features)")
     from gan_probe.checkpoint import load_discriminator
 
     d, config = load_discriminator(checkpoint, device)
@@ -102,7 +106,8 @@ def _random_disc(checkpoint=None, device: str | torch.device = "cpu", seed: int 
 
     if config is None:
         if checkpoint is None:
-            raise GanProbeError("--features random-disc needs a checkpoint (for the architecture) or a model config")
+            raise GanProbeError("the random-disc feature space needs a checkpoint (for the architecture) or a model "
+                                 "config")
         from gan_probe.checkpoint import load_checkpoint, model_config
 
         config = model_config(load_checkpoint(checkpoint))
@@ -118,17 +123,40 @@ def _inception(**kwargs) -> FeatureSpace:
     return inception_feature_space(**kwargs)
 
 
-FEATURE_SPACES: dict[str, Callable[..., FeatureSpace]] = {
-    "pixels": _pixels,
-    "disc": _disc,
-    "random-disc": _random_disc,
-    "inception": _inception,
-}
+FEATURE_SPACES: dict[str, Callable[..., FeatureSpace]] = {}  # name -> factory, in registration order
+FEATURE_SPACE_HELP: dict[str, str] = {}  # name -> one line for --help texts
+
+
+def register_feature_space(name: str, make: Callable[..., FeatureSpace], *,
+                           help: str = "") -> Callable[..., FeatureSpace]:
+    """Make ``make`` available as feature space ``name`` to every analysis that picks one
+    (``get_feature_space(name, ...)``, the commands' ``--features`` choices).
+
+    ``make(checkpoint=..., device=..., **kwargs)`` returns a :class:`FeatureSpace`; it must accept
+    (and may ignore, via ``**_``) the keyword arguments other spaces take. ``help``: one line for
+    ``--help``. A name already registered is a programming error (ValueError). Returns ``make``."""
+    if name in FEATURE_SPACES:
+        raise ValueError(f"feature space {name!r} is already registered")
+    FEATURE_SPACES[name] = make
+    FEATURE_SPACE_HELP[name] = help
+    return make
+
+
+def feature_space_names() -> list[str]:
+    return list(FEATURE_SPACES)
+
+
+register_feature_space("pixels", _pixels, help="raw pixels at the model's (or the requested) size")
+register_feature_space("disc", _disc, help="the checkpoint's discriminator, every conv layer max-pooled to 4x4 "
+                                           "(the paper's representation)")
+register_feature_space("random-disc", _random_disc, help="the same architecture, randomly initialised (seeded)")
+register_feature_space("inception", _inception, help="pool3 of pytorch-fid's FID Inception network")
 
 
 def get_feature_space(name: str, *, checkpoint: str | os.PathLike | None = None,
                       device: str | torch.device = "cpu", **kwargs) -> FeatureSpace:
-    """A feature space by name (``pixels``, ``disc``, ``random-disc``, ``inception``)."""
+    """A feature space by name: one of :data:`FEATURE_SPACES` (``pixels``, ``disc``,
+    ``random-disc``, ``inception`` and any added with :func:`register_feature_space`)."""
     try:
         make = FEATURE_SPACES[name]
     except KeyError:

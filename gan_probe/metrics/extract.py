@@ -70,8 +70,8 @@ def source_to_features(source: Source, opts: ExtractOptions, get_extractor: Call
     cache miss, so a fully cached run never loads the network."""
     if source.kind == "npz":
         if need_features or need_logits:
-            raise GanProbeError(f"{source.spec} holds only statistics (mu, sigma): IS, KID, precision/recall "
-                                f"and density/coverage need images; give a folder, checkpoint or dataset")
+            raise GanProbeError(f"{source.spec} holds only statistics (mu, sigma): features and logits need "
+                                f"images; give a folder, checkpoint or dataset")
         from gan_probe.metrics.statsfile import load_statistics
 
         mu, sigma = load_statistics(source.path)

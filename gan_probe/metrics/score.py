@@ -1,25 +1,27 @@
-"""Scores of a generated source against a reference: one Inception pass per source for every metric.
+"""Scores of a generated source against a reference: one feature pass per source for every metric.
 
 ``compute_scores(gen, ref, metrics, options)`` returns one JSON-ready dict (the object
-``gan-probe score --json`` prints): ``fid``, ``is`` / ``is_std``, ``kid`` / ``kid_std``,
-``precision`` / ``recall``, ``density`` / ``coverage``, plus the protocol (extractor, weights,
-dims, resize, N per side) so numbers stay comparable, and any warnings. When both sources are
-``.npz`` statistics nothing imports torch.
+``gan-probe score --json`` prints): ``metrics``, ``gen`` / ``ref`` (what each source was),
+``protocol`` (extractor, weights, dims, resize, N per side, so numbers stay comparable),
+``warnings``, then the keys of every chosen metric (``fid``, ``is`` / ``is_std``, ``kid`` /
+``kid_std``, ``precision`` / ``recall``, ``density`` / ``coverage``, ...). Which metrics exist,
+what each side must provide and how each is computed is declared in
+:mod:`gan_probe.metrics.registry`; this module only opens the sources, extracts what the chosen
+metrics consume and hands the sides to them. When both sources are ``.npz`` statistics and the
+metrics need nothing else, nothing imports torch.
 """
 
 from __future__ import annotations
 
 import os
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 from gan_probe.errors import GanProbeError
 from gan_probe.io import check_writable
-
-METRICS = ("fid", "is", "kid", "pr", "dc")
-NEEDS_REF = {"fid", "kid", "pr", "dc"}
-
+from gan_probe.metrics.registry import (MetricContext, compute_metrics, default_metrics, get_metric, metric_names,
+                                        side_needs)
 
 @dataclass
 class ScoreOptions:
@@ -42,45 +44,64 @@ class ScoreOptions:
     progress: bool = True
 
 
-def parse_metrics(text: str) -> list[str]:
-    names = [m.strip().lower() for m in text.split(",") if m.strip()]
-    bad = [m for m in names if m not in METRICS]
+def parse_metrics(metrics: str | Iterable[str] | None = None) -> list[str]:
+    """Metric names from a comma list (``"fid,kid"``) or a list, checked against the registry
+    (:mod:`gan_probe.metrics.registry`), duplicates dropped; None: the default metrics."""
+    if metrics is None:
+        return default_metrics()
+    parts = metrics.split(",") if isinstance(metrics, str) else list(metrics)
+    names = [m.strip().lower() for m in parts if m.strip()]
+    known = metric_names()
+    bad = [m for m in names if m not in known]
     if bad or not names:
-        raise GanProbeError(f"unknown metric(s) {', '.join(bad) or '(none)'}; choose from {','.join(METRICS)}")
+        raise GanProbeError(f"metrics has unknown metric(s) {', '.join(bad) or '(none)'}; "
+                            f"choose from {','.join(known)}", param="metrics")
     return list(dict.fromkeys(names))
 
 
-def compute_fid(a: str | os.PathLike, b: str | os.PathLike, options: ScoreOptions | None = None) -> dict:
-    """FID between two sources (folders, .npz, checkpoints, datasets): ``gan-probe fid A B``."""
-    return compute_scores(b, a, ["fid"], options)
+def compute_fid(a: str | os.PathLike, b: str | os.PathLike, options: ScoreOptions | None = None,
+                save_stats: str | os.PathLike | None = None) -> dict:
+    """FID between two sources (folders, .npz, checkpoints, datasets), as ``gan-probe fid A B``.
+
+    ``a`` takes the GEN role: it is ``result["gen"]`` and the side whose statistics ``save_stats``
+    writes; ``b`` is the reference (``result["ref"]``). The FID itself is symmetric."""
+    return compute_scores(a, b, ["fid"], options, save_stats=save_stats)
 
 
-def compute_scores(gen: str | os.PathLike, ref: str | os.PathLike | None, metrics: list[str],
+def compute_scores(gen: str | os.PathLike, ref: str | os.PathLike | None, metrics: str | Iterable[str] | None = None,
                    options: ScoreOptions | None = None, save_stats: str | os.PathLike | None = None) -> dict:
+    """The chosen metrics (default: the registry's defaults) of ``gen`` against ``ref``, one feature
+    pass per source; ``save_stats``: also write GEN's statistics there (pytorch-fid's ``.npz``)."""
     from gan_probe.metrics.sources import open_source
 
     opts = options or ScoreOptions()
-    metrics = parse_metrics(",".join(metrics))
-    if NEEDS_REF & set(metrics) and ref is None:
-        missing = sorted(NEEDS_REF & set(metrics))
-        raise GanProbeError(f"{', '.join(missing)} need{'s' if len(missing) == 1 else ''} a reference: pass --ref REF")
+    metrics = parse_metrics(metrics)
+    if ref is None and (missing := sorted(m for m in metrics if get_metric(m).needs_ref)):
+        raise GanProbeError(f"ref is required by {', '.join(missing)} (compared against a reference source)",
+                            param="ref")
     if save_stats:
+        if Path(save_stats).suffix != ".npz":
+            raise GanProbeError(f"save_stats must be a .npz path (got {save_stats})", param="save_stats")
         check_writable(save_stats)  # before the feature passes, not after
     if opts.dims not in (64, 192, 768, 2048):
-        raise GanProbeError(f"--dims must be one of 64, 192, 768, 2048 (got {opts.dims})")
+        raise GanProbeError(f"dims must be one of 64, 192, 768, 2048 (got {opts.dims})", param="dims")
     src_kw = dict(n=opts.n, seed=opts.seed, skip_bad=opts.skip_bad, data_root=opts.data_root,
                   download=opts.data_download)
     gen_src = open_source(gen, **src_kw)
     ref_src = open_source(ref, **src_kw) if ref is not None else None
-    need_feats = bool({"kid", "pr", "dc"} & set(metrics))
-    need_logits = "is" in metrics
+    sides = [(gen_src, side_needs(metrics, "gen"))] + ([(ref_src, side_needs(metrics, "ref"))] if ref_src else [])
+    for (src, needs), side in zip(sides, ("gen", "ref")):
+        if src.kind == "npz" and needs - {"statistics"}:
+            want = [m for m in metrics if get_metric(m).needs(side) - {"statistics"}]
+            raise GanProbeError(f"{src.spec} holds only statistics (mu, sigma): {', '.join(want)} "
+                                f"need{'s' if len(want) == 1 else ''} images; give a folder, checkpoint or dataset")
 
-    sides = [(gen_src, need_feats, need_logits)] + ([(ref_src, need_feats, False)] if ref_src else [])
-    if all(s.kind == "npz" for s, _, _ in sides) and not (need_feats or need_logits):
-        results = [_npz_side(s) for s, _, _ in sides]  # the torch-free path
+    if all(s.kind == "npz" and not needs - {"statistics"} for s, needs in sides):
+        results = [_npz_side(s) for s, _ in sides]  # the torch-free path
         protocol = {"extractor": "statistics files (as written)", "dims": int(len(results[0].mu))}
     else:
-        results, protocol = _extract_sides(sides, opts)
+        results, protocol = _extract_sides([(s, "features" in needs, "logits" in needs) for s, needs in sides],
+                                           opts)
     gen_res = results[0]
     ref_res = results[1] if ref_src else None
     out: dict = {"metrics": metrics, "gen": _side_summary(gen_res), "ref": _side_summary(ref_res) if ref_res else None,
@@ -96,46 +117,10 @@ def compute_scores(gen: str | os.PathLike, ref: str | os.PathLike | None, metric
     return out
 
 
-def results_to_scores(gen, ref, metrics: list[str], opts: ScoreOptions, notes: list[str]) -> dict:
-    """The metric values from the two sides' statistics / features / logits."""
-    scores: dict = {}
-    if "fid" in metrics:
-        from gan_probe.metrics.fid import SmallSampleWarning, statistics_to_fid, warn_if_few_samples
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", SmallSampleWarning)
-            for r in (gen, ref):
-                if r.n is not None and (text := warn_if_few_samples(r.n, len(r.mu))):
-                    notes.append(f"{r.source.spec}: {text}")
-        scores["fid"] = statistics_to_fid(gen.mu, gen.sigma, ref.mu, ref.sigma)
-    if "is" in metrics:
-        from gan_probe.metrics.inception_score import logits_to_inception_score
-
-        scores["is"], scores["is_std"] = logits_to_inception_score(gen.logits)
-    if "kid" in metrics:
-        from gan_probe.metrics.kid import features_to_kid
-
-        scores["kid"], scores["kid_std"] = features_to_kid(ref.features, gen.features, opts.kid_subsets,
-                                                           opts.kid_subset_size, opts.seed)
-        scores["kid_subset_size"] = min(opts.kid_subset_size, len(ref.features), len(gen.features))
-    device = _metric_device(opts) if {"pr", "dc"} & set(metrics) else "cpu"
-    if "pr" in metrics:
-        from gan_probe.metrics.prdc import features_to_precision_recall
-
-        scores["precision"], scores["recall"] = features_to_precision_recall(ref.features, gen.features,
-                                                                             opts.pr_k, device)
-    if "dc" in metrics:
-        from gan_probe.metrics.prdc import features_to_density_coverage
-
-        scores["density"], scores["coverage"] = features_to_density_coverage(ref.features, gen.features,
-                                                                             opts.dc_k, device)
-    return scores
-
-
-def _metric_device(opts: ScoreOptions) -> str:
-    from gan_probe.device import resolve_device
-
-    return str(resolve_device(opts.device))
+def results_to_scores(gen, ref, metrics: Iterable[str], opts: ScoreOptions, notes: list[str]) -> dict:
+    """The metric values from the two sides' statistics / features / logits (the registry's compute
+    functions, in registry order); warnings are appended to ``notes``."""
+    return compute_metrics(gen, ref, metrics, MetricContext(opts, notes))
 
 
 def _npz_side(source):
@@ -165,7 +150,8 @@ def _extract_sides(sides, opts: ScoreOptions):
 
     for s, f, lg in sides:  # a statistics file of the wrong size fails before any extraction
         if s.kind == "npz" and not (f or lg) and len(_npz_side(s).mu) != opts.dims:
-            raise GanProbeError(f"{s.spec} holds {len(_npz_side(s).mu)}-d statistics but --dims is {opts.dims}")
+            raise GanProbeError(f"dims is {opts.dims} but {s.spec} holds {len(_npz_side(s).mu)}-d statistics",
+                                param="dims")
     results = [source_to_features(s, eopts, get_extractor, need_features=f, need_logits=lg) for s, f, lg in sides]
     reference = is_reference_weights(weights)
     protocol = {"extractor": EXTRACTOR if reference else f"{EXTRACTOR} [NON-REFERENCE WEIGHTS]",

@@ -1,0 +1,221 @@
+"""The metric registry: every metric ``gan-probe score`` can compute, declared once.
+
+A metric is one compute function and one :func:`register_metric` call. The declaration says
+everything the rest of the program needs, so adding a metric edits nothing else:
+
+- ``name`` (what ``--metrics`` takes) and ``help`` (listed in ``gan-probe score --help``);
+- ``needs_ref``: whether it compares GEN against a reference source;
+- ``consumes``: what it reads from each side, among ``statistics`` (``mu``, ``sigma``: always
+  there, also from a ``.npz`` file), ``features`` (N x d) and ``logits`` (N x classes). A metric
+  that needs a reference reads the same from both sides unless ``ref_consumes`` says otherwise.
+  :func:`side_needs` derives from this which sides extract features or logits at all;
+- ``compute(gen, ref, ctx) -> dict``: the JSON keys and values it adds to the result. ``gen`` and
+  ``ref`` (``None`` without a reference) carry ``mu``, ``sigma``, ``features``, ``logits``, ``n``
+  and ``source`` (:class:`gan_probe.metrics.extract.SourceFeatures`), whichever encoder produced
+  them; ``ctx`` (:class:`MetricContext`) gives the options, the device and a list for warnings;
+- ``rows``: how the printed table shows those keys (label, key, optional ``± std`` key, format).
+
+Compute functions stay thin: the formulas are numpy-only functions named for their data flow in
+their own modules (``statistics_to_fid``, ``features_to_kid``, ``logits_to_inception_score``,
+``features_to_precision_recall``, ...), imported lazily so that importing this registry (and
+scoring two ``.npz`` files) never imports torch.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+CONSUMABLES = ("statistics", "features", "logits")
+SIDES = ("gen", "ref")
+
+
+@dataclass(frozen=True)
+class MetricRow:
+    """One line of the printed table: ``label``, the result key shown, an optional key shown as
+    ``± std``, and the format spec of both (``.4f``)."""
+
+    label: str
+    key: str
+    std_key: str | None = None
+    fmt: str = ".4f"
+
+    def value_text(self, result: dict) -> str | None:
+        """The formatted value (and ``± std``), or None when the result lacks the key."""
+        if result.get(self.key) is None:
+            return None
+        text = format(result[self.key], self.fmt)
+        if self.std_key and result.get(self.std_key) is not None:
+            text += " ± " + format(result[self.std_key], self.fmt)
+        return text
+
+
+@dataclass
+class MetricContext:
+    """What a compute function may use besides the two sides: the run's options
+    (:class:`gan_probe.metrics.score.ScoreOptions`: seed, k, subsets, device...) and ``notes``,
+    the result's warning list (append a line to warn the user)."""
+
+    options: Any
+    notes: list[str] = field(default_factory=list)
+    _device: str | None = None
+
+    @property
+    def device(self) -> str:
+        """The resolved ``options.device`` (``auto`` -> cuda / mps / cpu), resolved once, on first use."""
+        if self._device is None:
+            from gan_probe.device import resolve_device
+
+            self._device = str(resolve_device(self.options.device))
+        return self._device
+
+
+Compute = Callable[[Any, Any, MetricContext], dict]
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    compute: Compute
+    help: str
+    needs_ref: bool
+    consumes: frozenset[str]
+    ref_consumes: frozenset[str]
+    rows: tuple[MetricRow, ...]
+    default: bool = True  # part of `score`'s default --metrics
+
+    def needs(self, side: str) -> frozenset[str]:
+        """What this metric reads from ``side`` (``gen`` or ``ref``)."""
+        return self.consumes if side == "gen" else self.ref_consumes
+
+
+METRICS: dict[str, Metric] = {}  # name -> Metric, in registration order (the order of results and table rows)
+
+_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
+
+
+def register_metric(name: str, compute: Compute | None = None, *, help: str, needs_ref: bool,
+                    consumes: Iterable[str], rows: Iterable[MetricRow], ref_consumes: Iterable[str] | None = None,
+                    default: bool = True):
+    """Register a metric (see the module doc). Call it with the compute function, or use it as a
+    decorator: ``@register_metric("fid", help=..., needs_ref=True, consumes={"statistics"}, rows=[...])``.
+    Returns the compute function. A name already registered is a programming error (ValueError)."""
+
+    def add(fn: Compute) -> Compute:
+        if not _NAME.match(name):
+            raise ValueError(f"metric name {name!r}: use lower-case letters, digits, '-' or '_'")
+        if name in METRICS:
+            raise ValueError(f"metric {name!r} is already registered")
+        gen_needs = frozenset(consumes)
+        ref_needs = frozenset(ref_consumes if ref_consumes is not None else (gen_needs if needs_ref else ()))
+        unknown = (gen_needs | ref_needs) - set(CONSUMABLES)
+        if unknown:
+            raise ValueError(f"metric {name!r} consumes {sorted(unknown)}; choose among {', '.join(CONSUMABLES)}")
+        if ref_needs and not needs_ref:
+            raise ValueError(f"metric {name!r} reads the reference side but does not declare needs_ref=True")
+        METRICS[name] = Metric(name, fn, help, needs_ref, gen_needs, ref_needs, tuple(rows), default)
+        return fn
+
+    return add if compute is None else add(compute)
+
+
+def metric_names() -> list[str]:
+    return list(METRICS)
+
+
+def get_metric(name: str) -> Metric:
+    """The registered metric ``name`` (KeyError if none: check names with :func:`metric_names`)."""
+    return METRICS[name]
+
+
+def default_metrics() -> list[str]:
+    """The metrics ``gan-probe score`` computes when ``--metrics`` is not given."""
+    return [m.name for m in METRICS.values() if m.default]
+
+
+def side_needs(metrics: Iterable[str], side: str) -> frozenset[str]:
+    """What ``side`` (``gen`` or ``ref``) must provide for ``metrics``: a subset of :data:`CONSUMABLES`."""
+    return frozenset().union(*(METRICS[m].needs(side) for m in metrics))
+
+
+def metrics_help() -> str:
+    """``--metrics``' help text: every registered metric with its help."""
+    items = [f"{m.name} ({m.help})" if m.help else m.name for m in METRICS.values()]
+    return "Comma list of " + ", ".join(items) + "."
+
+
+def table_rows(result: dict) -> list[tuple[str, str]]:
+    """(label, value text) for every registered row whose key ``result`` holds, in registry order."""
+    out = []
+    for m in METRICS.values():
+        for row in m.rows:
+            text = row.value_text(result)
+            if text is not None:
+                out.append((row.label, text))
+    return out
+
+
+def compute_metrics(gen, ref, metrics: Iterable[str], ctx: MetricContext) -> dict:
+    """Every chosen metric's keys and values, computed in registry order (so the JSON keys come in
+    the same order whatever the order of ``metrics``)."""
+    chosen = set(metrics)
+    scores: dict = {}
+    for m in METRICS.values():
+        if m.name in chosen:
+            scores.update(m.compute(gen, ref if m.needs_ref else None, ctx))
+    return scores
+
+
+# ---------------------------------------------------------------- the built-in metrics
+
+@register_metric("fid", help="Fréchet Inception Distance", needs_ref=True,
+                 consumes={"statistics"}, rows=[MetricRow("FID", "fid")])
+def _fid(gen, ref, ctx: MetricContext) -> dict:
+    from gan_probe.metrics.fid import SmallSampleWarning, statistics_to_fid, warn_if_few_samples
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SmallSampleWarning)  # reported once, as a note
+        for r in (gen, ref):
+            if r.n is not None and (text := warn_if_few_samples(r.n, len(r.mu))):
+                ctx.notes.append(f"{r.source.spec}: {text}")
+    return {"fid": statistics_to_fid(gen.mu, gen.sigma, ref.mu, ref.sigma)}
+
+
+@register_metric("is", help="Inception Score, needs no reference", needs_ref=False, consumes={"logits"},
+                 rows=[MetricRow("Inception Score", "is", "is_std")])
+def _inception_score(gen, ref, ctx: MetricContext) -> dict:
+    from gan_probe.metrics.inception_score import logits_to_inception_score
+
+    mean, std = logits_to_inception_score(gen.logits)
+    return {"is": mean, "is_std": std}
+
+
+@register_metric("kid", help="Kernel Inception Distance", needs_ref=True, consumes={"features"},
+                 rows=[MetricRow("KID", "kid", "kid_std", fmt=".6f")])
+def _kid(gen, ref, ctx: MetricContext) -> dict:
+    from gan_probe.metrics.kid import features_to_kid
+
+    o = ctx.options
+    mean, std = features_to_kid(ref.features, gen.features, o.kid_subsets, o.kid_subset_size, o.seed)
+    return {"kid": mean, "kid_std": std,
+            "kid_subset_size": min(o.kid_subset_size, len(ref.features), len(gen.features))}
+
+
+@register_metric("pr", help="precision/recall, k=3", needs_ref=True, consumes={"features"},
+                 rows=[MetricRow("precision (k=3)", "precision"), MetricRow("recall (k=3)", "recall")])
+def _precision_recall(gen, ref, ctx: MetricContext) -> dict:
+    from gan_probe.metrics.prdc import features_to_precision_recall
+
+    p, r = features_to_precision_recall(ref.features, gen.features, ctx.options.pr_k, ctx.device)
+    return {"precision": p, "recall": r}
+
+
+@register_metric("dc", help="density/coverage, k=5", needs_ref=True, consumes={"features"},
+                 rows=[MetricRow("density (k=5)", "density"), MetricRow("coverage (k=5)", "coverage")])
+def _density_coverage(gen, ref, ctx: MetricContext) -> dict:
+    from gan_probe.metrics.prdc import features_to_density_coverage
+
+    d, c = features_to_density_coverage(ref.features, gen.features, ctx.options.dc_k, ctx.device)
+    return {"density": d, "coverage": c}
