@@ -103,7 +103,7 @@ def _checkpoint_source(text: str, p: Path, n: int, seed: int) -> Source:
     from gan_probe.checkpoint import resolve_checkpoint
 
     if n < 2:
-        raise GanProbeError(f"--n must be at least 2 to score a checkpoint (got {n})")
+        raise GanProbeError(f"n must be at least 2 to score a checkpoint (got {n})", param="n")
     ckpt = resolve_checkpoint(p)
     fp = {"checkpoint": file_sha256(ckpt), "n": n, "seed": seed, "samples": "uint8 as gan-probe sample"}
     return Source(text, "checkpoint", n, fp, path=ckpt, seed=seed)

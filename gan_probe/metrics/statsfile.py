@@ -41,7 +41,7 @@ def save_statistics(path: str | os.PathLike, mu: np.ndarray, sigma: np.ndarray, 
 
     p = Path(path)
     if p.suffix != ".npz":
-        raise GanProbeError(f"--save-stats wants a .npz path (got {p})")
+        raise GanProbeError(f"save_stats wants a .npz path (got {p})", param="save_stats")
     with atomic_path(p) as tmp:
         with open(tmp, "wb") as f:
             np.savez_compressed(f, mu=np.asarray(mu, np.float64), sigma=np.asarray(sigma, np.float64), **extra)
