@@ -21,7 +21,7 @@ def resolve_device(name: str = "auto") -> torch.device:
     if base not in DEVICE_CHOICES:
         raise GanProbeError(f"unknown device {name!r}; choose one of {', '.join(DEVICE_CHOICES)}")
     if base == "cuda" and not torch.cuda.is_available():
-        raise GanProbeError("--device cuda asked for, but no CUDA GPU is visible to torch")
+        raise GanProbeError("device cuda asked for, but no CUDA GPU is visible to torch", param="device")
     if base == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise GanProbeError("--device mps asked for, but MPS is not available")
+        raise GanProbeError("device mps asked for, but MPS is not available", param="device")
     return torch.device(name)

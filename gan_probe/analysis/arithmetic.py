@@ -19,12 +19,14 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
+import numpy as np
 import torch
 
 from gan_probe.errors import GanProbeError
-from gan_probe.io import atomic_write_text
 from gan_probe.models import DCGANConfig
+from gan_probe.runs import write_json
 from gan_probe.sampling import derive_seed, latents
 
 CONCEPTS = ("a", "b", "c")
@@ -33,23 +35,42 @@ _NOISE_STREAM = 0x6E6F6973  # "nois": the neighbours' noise, apart from the shee
 _INDEX = re.compile(r"[+-]?\d+")
 
 
-def parse_indices(text: str | None, option: str, sheet_size: int) -> list[int]:
-    """``"3,7,12"`` -> [3, 7, 12], each a sample index on a sheet of ``sheet_size``."""
+def parse_indices(text: str | None, name: str, sheet_size: int) -> list[int]:
+    """``"3,7,12"`` -> [3, 7, 12], each a sample index on a sheet of ``sheet_size``; ``name`` is the
+    parameter the text was given as (errors start with it)."""
     if text is None or not text.strip():
-        raise GanProbeError(f"{option} is empty: give sample indices from the sheet, e.g. {option} 3,7,12")
+        raise GanProbeError(f"{name} is empty: give sample indices from the sheet, e.g. 3,7,12", param=name)
     out = []
     for token in text.split(","):
         token = token.strip()
         if not _INDEX.fullmatch(token):
             shown = repr(token) if token else "an empty entry"
-            raise GanProbeError(f"{option}: {shown} is not a sample index (whole numbers from the sheet, "
-                                f"comma-separated, e.g. {option} 3,7,12)")
-        i = int(token)
+            raise GanProbeError(f"{name}: {shown} is not a sample index (whole numbers from the sheet, "
+                                f"comma-separated, e.g. 3,7,12)", param=name)
+        out.append(int(token))
+    return check_indices(out, name, sheet_size)
+
+
+def check_indices(indices: list[int], name: str, sheet_size: int) -> list[int]:
+    """``indices`` if each is on a sheet of ``sheet_size`` samples."""
+    for i in indices:
         if not 0 <= i < sheet_size:
-            raise GanProbeError(f"{option}: index {i} is not on the sheet (indices 0..{sheet_size - 1} for "
-                                f"--sheet-size {sheet_size}; pass the --sheet-size the sheet was written with)")
-        out.append(i)
-    return out
+            raise GanProbeError(f"{name}: index {i} is not on the sheet (a sheet of {sheet_size} samples has "
+                                f"indices 0..{sheet_size - 1}; give the sheet size the sheet was written with)",
+                                param=name)
+    return list(indices)
+
+
+def sheet_indices(value: str | Sequence[int] | None, name: str, sheet_size: int) -> list[int]:
+    """Sample indices given as text (``"3,7,12"``) or as a list of whole numbers, checked."""
+    if value is None or isinstance(value, str):
+        return parse_indices(value, name, sheet_size)
+    if not value:
+        raise GanProbeError(f"{name} is empty: give sample indices from the sheet, e.g. [3, 7, 12]", param=name)
+    bad = [v for v in value if isinstance(v, bool) or not isinstance(v, (int, np.integer))]
+    if bad:
+        raise GanProbeError(f"{name}: {bad[0]!r} is not a sample index (whole numbers from the sheet)", param=name)
+    return check_indices([int(v) for v in value], name, sheet_size)
 
 
 def sheet_images(g: torch.nn.Module, config: DCGANConfig, seed: int, n: int, batch_size: int = 256) -> torch.Tensor:
@@ -57,7 +78,7 @@ def sheet_images(g: torch.nn.Module, config: DCGANConfig, seed: int, n: int, bat
     from gan_probe.analysis.latent import decode
 
     if n < 1:
-        raise GanProbeError(f"--sheet-size must be at least 1, got {n}")
+        raise GanProbeError(f"sheet_size must be at least 1, got {n}", param="sheet_size")
     return decode(g, latents(config, seed, 0, n), batch_size)
 
 
@@ -81,8 +102,7 @@ def write_sheet(g: torch.nn.Module, config: DCGANConfig, seed: int, n: int, out_
     png = save_png(figure, out_dir / f"{sheet_name(seed)}.png")
     index = {"seed": seed, "n": n, "checkpoint": checkpoint, "scale": scale, "image": png.name,
              "tiles": [{"index": i, "box": box} for i, box in enumerate(boxes)]}
-    index_path = out_dir / f"{sheet_name(seed)}.json"
-    atomic_write_text(index_path, json.dumps(index, indent=1) + "\n")
+    index_path = write_json(out_dir / f"{sheet_name(seed)}.json", index)
     return {"seed": seed, "n": n, "png": str(png), "index": str(index_path)}
 
 
@@ -115,7 +135,7 @@ class ArithmeticResult:
 def result_latents(result: torch.Tensor, noise: float, seed: int) -> torch.Tensor:
     """9 x nz: ``result`` in the centre (row-major index 4), 8 neighbours with U(-noise, noise) added."""
     if not noise >= 0 or noise == float("inf"):
-        raise GanProbeError(f"--noise must be a finite number >= 0, got {noise}")
+        raise GanProbeError(f"noise must be a finite number >= 0, got {noise}", param="noise")
     g = torch.Generator().manual_seed(derive_seed(seed, _NOISE_STREAM))
     jitter = (torch.rand(NEIGHBOURS, result.numel(), generator=g, dtype=torch.float64) * 2 - 1) * noise
     around = result.double() + jitter
@@ -129,7 +149,7 @@ def vector_arithmetic(g: torch.nn.Module, config: DCGANConfig, seed: int, indice
 
     missing = [c for c in CONCEPTS if not indices.get(c)]
     if missing:
-        raise GanProbeError(f"vector arithmetic needs exemplars for {', '.join('--' + c for c in missing)}")
+        raise GanProbeError(f"vector arithmetic needs exemplars for {', '.join(missing)}")
     zs = {c: torch.stack([latents(config, seed, i, 1)[0] for i in indices[c]]) for c in CONCEPTS}
     mean_z = {c: zs[c].mean(0) for c in CONCEPTS}
     result = mean_z["a"] - mean_z["b"] + mean_z["c"]
@@ -185,3 +205,62 @@ def write_arithmetic(g: torch.nn.Module, config: DCGANConfig, seed: int, indices
 def _outside_prior(z: torch.Tensor, config: DCGANConfig) -> float:
     """Fraction of the result's coordinates outside [-1, 1] (uniform prior), else 0."""
     return float((z.abs() > 1).float().mean()) if config.z_dist == "uniform" else 0.0
+
+
+def run_arithmetic(checkpoint: str | os.PathLike, *, sheet: bool = False, seed: int = 0, sheet_size: int = 64,
+                   a: str | Sequence[int] | None = None, b: str | Sequence[int] | None = None,
+                   c: str | Sequence[int] | None = None, noise: float = 0.25, out: str | os.PathLike | None = None,
+                   batch_size: int = 256, device: str | torch.device = "auto") -> dict:
+    """``gan-probe arithmetic``: the numbered sheet of ``seed`` (``sheet``) and/or A - B + C from
+    its samples ``a``, ``b``, ``c`` (lists or ``"3,7,12"``), into ``out`` (default
+    ``RUN_DIR/analysis/arithmetic``); returns the summary (the object ``--json`` prints).
+
+    A sheet run after an arithmetic run of the same checkpoint and seed (or the reverse) keeps the
+    other's record in summary.json; ``argv`` and ``settings`` are the latest call's.
+    """
+    from gan_probe import runs
+    from gan_probe.checkpoint import load_generator
+    from gan_probe.device import resolve_device
+
+    given = {"a": a, "b": b, "c": c}
+    if not sheet and all(v is None for v in given.values()):
+        raise GanProbeError("nothing to do: give --sheet to number samples, or --a, --b and --c to do arithmetic")
+    indices = None
+    if any(v is not None for v in given.values()):
+        indices = {k: sheet_indices(v, k, sheet_size) for k, v in given.items()}
+    dev = resolve_device(str(device))
+    g, config = load_generator(checkpoint, dev)
+    out_dir = Path(out) if out is not None else runs.default_out(checkpoint, "arithmetic")
+    results: dict = {"command": "arithmetic", "figure": "Fig. 7", "checkpoint": str(checkpoint), "seed": seed,
+                     "labels_from": "not implemented"}
+    results.update(_earlier_records(out_dir, results))
+    if sheet:
+        results["sheet"] = write_sheet(g, config, seed, sheet_size, out_dir, str(checkpoint), batch_size)
+    if indices is not None:
+        results["arithmetic"] = write_arithmetic(g, config, seed, indices, noise, out_dir, batch_size)
+    files = {}
+    if isinstance(results.get("sheet"), dict):
+        files.update(sheet=results["sheet"]["png"], sheet_index=results["sheet"]["index"])
+    if isinstance(results.get("arithmetic"), dict):
+        files["arithmetic"] = results["arithmetic"]["figure"]
+    settings = {"sheet": sheet, "sheet_size": sheet_size, **(indices or {"a": None, "b": None, "c": None}),
+                "noise": noise, "batch_size": batch_size, "device": str(dev)}
+    flags = runs.changed({"sheet": sheet, "seed": seed, "sheet_size": sheet_size, **(indices or {}),
+                          "noise": noise if indices is not None else 0.25, "out": out, "batch_size": batch_size},
+                         run_arithmetic)
+    summary = runs.new_summary("arithmetic", results, argv=runs.command_line("arithmetic", checkpoint, **flags),
+                               settings=settings, provenance=runs.provenance(checkpoint), seed=seed,
+                               files=files, paper_figure="Fig. 7")
+    runs.write_summary(out_dir, summary)
+    return summary
+
+
+def _earlier_records(out_dir: Path, summary: dict) -> dict:
+    """The sheet / arithmetic records an earlier run of the same checkpoint and seed left in
+    ``summary.json``: a sheet run after an arithmetic run (or the reverse) keeps both."""
+    from gan_probe import runs
+
+    old, _ = runs.read_summary(out_dir)
+    if old is None or (old.get("checkpoint"), old.get("seed")) != (summary["checkpoint"], summary["seed"]):
+        return {}
+    return {k: old[k] for k in ("sheet", "arithmetic") if isinstance(old.get(k), dict)}

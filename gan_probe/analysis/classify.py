@@ -23,8 +23,9 @@ reproducible and the C search uses the same draws for every C.
 
 from __future__ import annotations
 
+import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -117,8 +118,8 @@ def draw_labels(labels: np.ndarray, pool: np.ndarray, per_class: int, rng: np.ra
     for c in np.unique(labels[pool]):
         members = pool[labels[pool] == c]
         if len(members) < per_class:
-            raise GanProbeError(f"class {c} has {len(members)} images in the pool, fewer than "
-                                f"--labels-per-class {per_class}")
+            raise GanProbeError(f"class {c} has {len(members)} images in the pool, fewer than the "
+                                f"{per_class} labels per class asked for")
         out.append(rng.choice(members, per_class, replace=False))
     return np.sort(np.concatenate(out))
 
@@ -130,6 +131,7 @@ def draw_rng(seed: int, stage: int, draw: int) -> np.random.Generator:
 @dataclass
 class ClassifyOptions:
     labels_per_class: int | None = None  # None: the protocol's default; 0: every pool label
+    labels: int | None = None  # or: total labels, split evenly over the classes (SVHN's 1000)
     repeats: int | None = None
     val_draws: int | None = None
     c_grid: tuple[float, ...] | None = None
@@ -293,13 +295,38 @@ def evaluate_protocol(split: Split, protocol: Protocol, opts: ClassifyOptions) -
     }
 
 
+def class_count(dataset: str) -> int:
+    """Classes of a ``dataset`` value: a folder's class sub-folders, else 10."""
+    protocol, spec = protocol_for(dataset)
+    if protocol.name == "folder":
+        return len({p.parent.relative_to(spec.path).parts[0] for p in spec.path.rglob("*")
+                    if p.is_file() and p.parent != spec.path}) or 1
+    return 10
+
+
+def resolve_labels(opts: ClassifyOptions, dataset: str) -> ClassifyOptions:
+    """``opts`` with ``labels`` (a total) turned into ``labels_per_class``."""
+    if opts.labels is None:
+        return opts
+    if opts.labels_per_class is not None:
+        raise GanProbeError("labels: give a total number of labels or a number per class, not both",
+                            param="labels")
+    n_classes = class_count(dataset)
+    if opts.labels < n_classes or opts.labels % n_classes:
+        raise GanProbeError(f"labels {opts.labels} must be a positive multiple of the {n_classes} classes",
+                            param="labels")
+    return replace(opts, labels_per_class=opts.labels // n_classes)
+
+
 def classify(checkpoint, features: str, dataset: str, opts: ClassifyOptions) -> dict:
     """The whole experiment for one checkpoint: features, protocol, SVMs; a JSON-able summary."""
     from gan_probe.checkpoint import load_checkpoint, model_config, resolve_checkpoint
+    from gan_probe.device import resolve_device
 
     if opts.bn_stats not in cf.BN_MODES:
         raise GanProbeError(f"unknown --bn-stats {opts.bn_stats!r}; choose one of {', '.join(cf.BN_MODES)}")
     _check_counts(opts)
+    opts = replace(resolve_labels(opts, dataset), device=str(resolve_device(str(opts.device))))
     protocol, spec = protocol_for(dataset)
     path = resolve_checkpoint(checkpoint)
     config = model_config(load_checkpoint(path))
@@ -330,6 +357,44 @@ def classify(checkpoint, features: str, dataset: str, opts: ClassifyOptions) -> 
     }
 
 
+def run_classify(checkpoint, features: str = "disc", dataset: str = "digits", opts: ClassifyOptions | None = None,
+                 *, out: str | os.PathLike | None = None) -> dict:
+    """``gan-probe classify``: :func:`classify`, its summary.json in ``out`` (default
+    ``RUN_DIR/analysis/classify``) and a copy per setting in ``out/runs/``; returns the summary
+    (the object ``--json`` prints)."""
+    from gan_probe import runs
+
+    opts = opts or ClassifyOptions()
+    results = classify(checkpoint, features, dataset, opts)
+    folder = Path(out) if out is not None else runs.default_out(results["checkpoint"], "classify")
+    settings = {k: v for k, v in asdict(opts).items() if k not in ("progress", "extras")}
+    settings.update(features=features, dataset=dataset, device=results["device"],
+                    c_grid=None if opts.c_grid is None else list(opts.c_grid))
+    summary = runs.new_summary("classify", results, argv=_command_line(checkpoint, features, dataset, opts, out),
+                               settings=settings, provenance=runs.provenance(checkpoint, dataset=dataset),
+                               seed=opts.seed, files={"summary": str(folder / runs.SUMMARY_FILE)},
+                               paper_figure="Table 2" if results["protocol"] == "svhn" else "Table 1")
+    runs.write_summary(folder, summary)
+    runs.write_json(folder / "runs" / f"{summary['features']}_{summary['protocol']}_n{summary['labels_per_class']}.json",
+                    summary)
+    return summary
+
+
+def _command_line(checkpoint, features: str, dataset: str, opts: ClassifyOptions, out) -> list[str]:
+    """The ``gan-probe classify`` line that redoes a run (the options that differ from the defaults)."""
+    from gan_probe import runs
+
+    default = ClassifyOptions()
+    flags = {name: getattr(opts, name) for name in ("labels_per_class", "labels", "repeats", "val_draws", "seed",
+                                                    "solver", "bn_stats", "batch_size", "num_workers", "data_root")
+             if getattr(opts, name) != getattr(default, name)}
+    flags.update(c_grid=opts.c_grid, c=opts.C, standardize=opts.standardize,
+                 store=None if opts.store_dtype == default.store_dtype else opts.store_dtype,
+                 no_cache=not opts.use_cache,
+                 chunk_mb=None if opts.chunk_bytes == default.chunk_bytes else opts.chunk_bytes >> 20, out=out)
+    return runs.command_line("classify", checkpoint, "--features", features, "--dataset", dataset, **flags)
+
+
 def _check_counts(opts: ClassifyOptions) -> None:
     """Fail on a bad option before any feature is extracted."""
     resolve_solver(opts.solver)
@@ -339,9 +404,8 @@ def _check_counts(opts: ClassifyOptions) -> None:
     for name in ("labels_per_class", "repeats", "val_draws"):
         v = getattr(opts, name)
         if v is not None and v < (0 if name == "labels_per_class" else 1):
-            raise GanProbeError(f"--{name.replace('_', '-')} must be >= {0 if name == 'labels_per_class' else 1}, "
-                                f"got {v}")
+            raise GanProbeError(f"{name} must be >= {0 if name == 'labels_per_class' else 1}, got {v}", param=name)
     if opts.C is not None and not opts.C > 0:
-        raise GanProbeError(f"--c must be > 0, got {opts.C}")
+        raise GanProbeError(f"C must be > 0, got {opts.C}", param="C")
     if opts.c_grid is not None and (not opts.c_grid or any(not c > 0 for c in opts.c_grid)):
-        raise GanProbeError("--c-grid needs positive values, e.g. 1e-4,1e-3,1e-2")
+        raise GanProbeError("c_grid needs positive values, e.g. 1e-4,1e-3,1e-2", param="c_grid")

@@ -131,7 +131,7 @@ def random_walk_paths(config: DCGANConfig, seed: int, rows: int, mode: str) -> l
     """Fig. 4: row k goes from sample #k to sample #k+1 of ``seed``; read row by row,
     the grid is one walk through a series of ``rows + 1`` random points."""
     if rows < 1:
-        raise GanProbeError(f"--rows must be at least 1, got {rows}")
+        raise GanProbeError(f"rows must be at least 1, got {rows}", param="rows")
     points = latents(config, seed, 0, rows + 1)
     return [WalkPath(f"#{k} -> #{k + 1}", points[k], points[k + 1], mode) for k in range(rows)]
 
@@ -319,7 +319,7 @@ def load_feature_spaces(names: str, checkpoint, device) -> tuple[dict, dict]:
 
     wanted = [n.strip() for n in names.split(",") if n.strip()]
     if not wanted:
-        raise GanProbeError("--features is empty: give auto or a comma list such as pixels,disc")
+        raise GanProbeError("features is empty: give auto or a comma list such as pixels,disc", param="features")
     optional = set()
     if wanted == ["auto"]:
         wanted, optional = ["pixels", "disc", "inception"], {"inception"}

@@ -58,12 +58,13 @@ class MemorizationSettings:
 
     def __post_init__(self):
         if not self.alpha > 0:
-            raise GanProbeError(f"--alpha must be > 0, got {self.alpha}")
+            raise GanProbeError(f"alpha must be > 0, got {self.alpha}", param="alpha")
         if not 0 < self.copy_quantile < 1:
-            raise GanProbeError(f"--copy-quantile must be strictly between 0 and 1, got {self.copy_quantile}")
+            raise GanProbeError(f"copy_quantile must be strictly between 0 and 1, got {self.copy_quantile}",
+                                param="copy_quantile")
         for name in ("k", "n_rel", "ct_cells", "ct_pca"):
             if getattr(self, name) < 1:
-                raise GanProbeError(f"{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+                raise GanProbeError(f"{name} must be >= 1, got {getattr(self, name)}", param=name)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -12,7 +12,6 @@ training does; the summary's ``notes`` say which sets were resized.
 from __future__ import annotations
 
 import csv
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,8 @@ import torch
 
 from gan_probe.analysis.memorization import MemorizationSettings, features_to_memorization
 from gan_probe.errors import GanProbeError
+
+PAPER_FIGURE = "beyond the paper (section 6 says no nearest-neighbour search was done)"
 
 
 @dataclass
@@ -60,18 +61,13 @@ def gen_kind(gen: str | os.PathLike) -> str:
     return "folder" if spec.path is not None else "dataset"
 
 
-def run_dir_of(checkpoint: str | os.PathLike) -> Path:
-    from gan_probe.checkpoint import resolve_checkpoint
-
-    p = resolve_checkpoint(checkpoint)
-    return p.parent.parent if p.parent.name == "checkpoints" else p.parent
-
-
 def default_out_dir(gen: str | os.PathLike) -> Path:
     """``<RUN_DIR>/analysis/memorization``; beside a GEN folder: ``<folder>-memorization``."""
+    from gan_probe import runs
+
     kind = gen_kind(gen)
     if kind == "checkpoint":
-        return run_dir_of(gen) / "analysis" / "memorization"
+        return runs.default_out(gen, "memorization")
     if kind == "folder":
         p = Path(gen).expanduser().resolve()
         return p.with_name(p.name + "-memorization")
@@ -87,8 +83,8 @@ def choose_geometry(gen: str, train: str, image_size: int) -> Geometry:
 
         cfg = model_config(load_checkpoint(gen))
         if image_size and image_size != cfg.image_size:
-            raise GanProbeError(f"--image-size {image_size} differs from the checkpoint's {cfg.image_size}px; "
-                                "leave it out (samples are compared at the model's resolution)")
+            raise GanProbeError(f"image_size {image_size} differs from the checkpoint's {cfg.image_size}px; "
+                                "leave it out (samples are compared at the model's resolution)", param="image_size")
         return Geometry(cfg.image_size, cfg.channels, "the checkpoint")
     spec = parse_dataset(train)
     if spec.path is None:
@@ -219,8 +215,9 @@ def _most_suspicious(per: dict, sets: dict, count: int) -> list[dict]:
 
 def write_outputs(res: dict, out_dir: str | os.PathLike, *, grid_rows: int = 8, seed: int = 0) -> dict:
     """Figures, per_sample.csv and summary.json (each written atomically) under ``out_dir``."""
+    from gan_probe import runs
     from gan_probe.analysis.memorization_figures import distance_histogram_png, neighbour_grid_png
-    from gan_probe.io import atomic_path, atomic_write_text
+    from gan_probe.io import atomic_path
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -239,9 +236,29 @@ def write_outputs(res: dict, out_dir: str | os.PathLike, *, grid_rows: int = 8, 
                         int(per["flagged"][i]), sets["train"].names[j]])
     files["per_sample"] = out / "per_sample.csv"
     s["out"] = str(out)
-    s["files"] = {k: str(v) for k, v in files.items()} | {"summary": str(out / "summary.json")}
-    atomic_write_text(out / "summary.json", json.dumps(s, indent=2) + "\n")
-    return s
+    s["files"] = {k: str(v) for k, v in files.items()} | {"summary": str(out / runs.SUMMARY_FILE)}
+    s["command"] = "memorization"
+    summary = runs.new_summary("memorization", s, argv=_command_line(s, out), settings=s["settings"],
+                               provenance=runs.provenance(s["gen"] if s["gen_kind"] == "checkpoint" else None,
+                                                          gen=s["gen"], train=s["train"], test=s["test"]),
+                               seed=s["seed"], paper_figure=PAPER_FIGURE)
+    runs.write_summary(out, summary)
+    return summary
+
+
+def _command_line(s: dict, out: Path) -> list[str]:
+    """The ``gan-probe memorization`` line that redoes the run recorded in summary ``s``."""
+    from gan_probe import runs
+
+    default = MemorizationSettings()
+    checkpoint = s["gen_kind"] == "checkpoint"
+    flags = {"train": s["train"], "test": s["test"],
+             "features": None if s["features"] == "pixels" else s["features"],
+             "n": s["n_requested"] if checkpoint else None, "seed": s["seed"] or None,
+             "image_size": None if checkpoint else s["image_size"]}
+    flags.update({name: s["settings"][name] for name in ("k", "alpha", "n_rel", "copy_quantile", "ct_cells")
+                  if s["settings"][name] != getattr(default, name)})
+    return runs.command_line("memorization", s["gen"], **flags, out=out)
 
 
 def run_memorization(gen: str, train: str, test: str | None = None, *, out: str | os.PathLike | None = None,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Sequence
 
 import torch
 
@@ -71,7 +72,8 @@ def _row_notes(smoothness: dict, rows: int) -> tuple[list[str], list[int | None]
 def write_walk(g: torch.nn.Module, config: DCGANConfig, paths: list[WalkPath], steps: int, out_dir: str | os.PathLike,
                *, spaces: dict, provenance: dict, ppl_samples: int, ppl_seed: int, gif: bool,
                rule: SharpRule = SharpRule(), batch_size: int = 256) -> dict:
-    """Decode the walk, measure it, write walk.png (+ walk.gif), endpoints.json, summary.json."""
+    """Decode the walk, measure it, write walk.png (+ walk.gif) and endpoints.json; return the results
+    (:func:`run_walk` makes them the run's summary.json)."""
     from gan_probe.analysis.latent_draw import save_gif, tile_scale, walk_figure, walk_gif_frames
     from gan_probe.figures import save_png
 
@@ -94,7 +96,7 @@ def write_walk(g: torch.nn.Module, config: DCGANConfig, paths: list[WalkPath], s
     if gif:
         gif_frames, durations = walk_gif_frames(frames, labels, scale)
         files["gif"] = str(save_gif(gif_frames, out_dir / "walk.gif", durations))
-    summary = {
+    return {
         "command": "walk",
         **provenance,
         "rows": len(paths),
@@ -107,5 +109,61 @@ def write_walk(g: torch.nn.Module, config: DCGANConfig, paths: list[WalkPath], s
         "ppl": ppl,
         "files": files,
     }
-    atomic_write_text(out_dir / "summary.json", json.dumps(summary, indent=1) + "\n")
+
+
+def run_walk(checkpoint: str | os.PathLike, *, rows: int = 8, steps: int = 10, seed: int = 0, mode: str = "auto",
+             from_indices: str | Sequence[int] | None = None, to_indices: str | Sequence[int] | None = None,
+             sheet_size: int = 64, endpoints: str | os.PathLike | None = None, gif: bool = False,
+             features: str = "auto", ppl_samples: int = 1000, out: str | os.PathLike | None = None,
+             batch_size: int = 256, device: str | torch.device = "auto") -> dict:
+    """``gan-probe walk``: the walk's figures, endpoints.json and summary.json in ``out`` (default
+    ``RUN_DIR/analysis/walk``); returns the summary (the object ``--json`` prints).
+
+    Paths: Fig. 4's walk through samples #0..#rows of ``seed``; with ``from_indices`` and
+    ``to_indices`` (sample indices of ``seed``'s sheet of ``sheet_size``, a list or ``"3,7,12"``)
+    Fig. 8's turn vector added to ``rows`` samples; with ``endpoints`` (a walk's endpoints.json)
+    those paths and steps again. ``features``: ``auto`` or a comma list of feature spaces.
+    """
+    from gan_probe import runs
+    from gan_probe.analysis.arithmetic import sheet_indices
+    from gan_probe.analysis.latent import load_feature_spaces, random_walk_paths, resolve_mode, turn_paths
+    from gan_probe.checkpoint import load_generator
+    from gan_probe.device import resolve_device
+
+    if (from_indices is None) != (to_indices is None):
+        given = "from_indices" if to_indices is None else "to_indices"
+        raise GanProbeError(f"{given}: a turn vector needs both ends; from and to indices go together",
+                            param=given)
+    start = end = None
+    if from_indices is not None:  # checked before any model is loaded
+        start = sheet_indices(from_indices, "from_indices", sheet_size)
+        end = sheet_indices(to_indices, "to_indices", sheet_size)
+    dev = resolve_device(str(device))
+    g, config = load_generator(checkpoint, dev)
+    provenance: dict = {"checkpoint": str(checkpoint), "seed": seed}
+    frames_per_path = steps
+    if endpoints is not None:
+        paths, frames_per_path = read_endpoints(endpoints, config)
+        provenance.update(source=f"endpoints from {endpoints}", figure="Fig. 4/8")
+    elif start is not None:
+        paths = turn_paths(config, seed, start, end, rows, resolve_mode(mode, config))
+        provenance.update(source=f"turn vector, sheet seed {seed}", figure="Fig. 8", from_indices=start,
+                          to_indices=end)
+    else:
+        paths = random_walk_paths(config, seed, rows, resolve_mode(mode, config))
+        provenance.update(source=f"samples #0..#{rows} of seed {seed}", figure="Fig. 4")
+    spaces, skipped = load_feature_spaces(features, checkpoint, dev)
+    provenance["features_skipped"] = skipped
+    out_dir = Path(out) if out is not None else runs.default_out(checkpoint, "walk")
+    results = write_walk(g, config, paths, frames_per_path, out_dir, spaces=spaces, provenance=provenance,
+                         ppl_samples=ppl_samples, ppl_seed=seed, gif=gif, batch_size=batch_size)
+    settings = {"rows": rows, "steps": steps, "mode": mode, "from_indices": start, "to_indices": end,
+                "sheet_size": sheet_size, "endpoints": None if endpoints is None else str(endpoints), "gif": gif,
+                "features": features, "ppl_samples": ppl_samples, "batch_size": batch_size, "device": str(dev)}
+    flags = runs.changed({k: v for k, v in settings.items() if k != "device"} | {"out": out, "seed": seed},
+                         run_walk)
+    summary = runs.new_summary("walk", results, argv=runs.command_line("walk", checkpoint, **flags),
+                               settings=settings, provenance=runs.provenance(checkpoint), seed=seed,
+                               paper_figure=provenance["figure"])
+    runs.write_summary(out_dir, summary)
     return summary

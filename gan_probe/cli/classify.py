@@ -10,7 +10,10 @@ import typer
 
 from gan_probe.cli.app import BatchSizeOpt, CheckpointArg, DataRootOpt, DeviceOpt, JsonOpt, SeedOpt, app
 
-FEATURE_CHOICES = "disc | random-disc | pixels | inception"
+FEATURES_HELP = ("A feature space, by name in gan_probe.features' registry: disc (the paper's: D's conv layers "
+                 "max-pooled to 4x4), random-disc (the untrained control), or any other registered one (an unknown "
+                 "name lists them all).")
+FLAGS = {"C": "--c", "store_dtype": "--store"}  # library parameters whose flag is not --the-same-name
 
 
 @app.command(epilog="""Examples:
@@ -29,7 +32,7 @@ FEATURE_CHOICES = "disc | random-disc | pixels | inception"
 """)
 def classify(
     checkpoint: CheckpointArg,
-    features: Annotated[str, typer.Option("--features", help=FEATURE_CHOICES + ".")] = "disc",
+    features: Annotated[str, typer.Option("--features", help=FEATURES_HELP)] = "disc",
     dataset: Annotated[str, typer.Option("--dataset", help="digits | cifar10 | svhn | an image folder with "
                                                            "one sub-folder per class.")] = "digits",
     labels_per_class: Annotated[int | None, typer.Option(
@@ -69,32 +72,25 @@ def classify(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Linear L2-SVM on a GAN's discriminator features (paper section 5.1, Tables 1 and 2)."""
-    from gan_probe.analysis.classify import ClassifyOptions, classify as run, protocol_for
-    from gan_probe.device import resolve_device
+    from gan_probe.analysis.classify import ClassifyOptions, run_classify
     from gan_probe.errors import GanProbeError
 
-    grid = _parse_grid(c_grid) if c_grid else None
-    per_class = labels_per_class
-    if labels is not None:
-        if labels_per_class is not None:
-            raise GanProbeError("give --labels or --labels-per-class, not both")
-        n_classes = _class_count(dataset, protocol_for)
-        if labels < n_classes or labels % n_classes:
-            raise GanProbeError(f"--labels {labels} must be a positive multiple of the {n_classes} classes")
-        per_class = labels // n_classes
-    dev = resolve_device(device)
-    opts = ClassifyOptions(labels_per_class=per_class, repeats=repeats, val_draws=val_draws, c_grid=grid, C=c,
-                           seed=seed, solver=solver, standardize=standardize, bn_stats=bn_stats, device=str(dev),
-                           batch_size=batch_size, num_workers=num_workers,
-                           data_root=str(data_root) if data_root else None, store_dtype=store,
-                           use_cache=not no_cache, chunk_bytes=chunk_mb << 20, progress=not (quiet or json_out))
-    summary = run(checkpoint, features, dataset, opts)
-    folder = out or _run_dir(Path(summary["checkpoint"])) / "analysis" / "classify"
-    _write_summary(folder, summary)
+    opts = ClassifyOptions(labels_per_class=labels_per_class, labels=labels, repeats=repeats, val_draws=val_draws,
+                           c_grid=_parse_grid(c_grid) if c_grid else None, C=c, seed=seed, solver=solver,
+                           standardize=standardize, bn_stats=bn_stats, device=device, batch_size=batch_size,
+                           num_workers=num_workers, data_root=str(data_root) if data_root else None,
+                           store_dtype=store, use_cache=not no_cache, chunk_bytes=chunk_mb << 20,
+                           progress=not (quiet or json_out))
+    try:
+        summary = run_classify(checkpoint, features, dataset, opts, out=out)
+    except GanProbeError as e:
+        if e.param in FLAGS:  # name the flag this command gives that parameter
+            raise GanProbeError(e.for_cli(FLAGS)) from e
+        raise
     if json_out:
         typer.echo(json.dumps(summary, indent=2))
     else:
-        _print_table(summary, folder)
+        _print_table(summary, Path(summary["files"]["summary"]).parent)
 
 
 def _parse_grid(text: str) -> tuple[float, ...]:
@@ -107,27 +103,6 @@ def _parse_grid(text: str) -> tuple[float, ...]:
     if not values or any(not v > 0 for v in values):
         raise GanProbeError(f"--c-grid needs positive values, got {text!r}")
     return values
-
-
-def _class_count(dataset: str, protocol_for) -> int:
-    protocol, spec = protocol_for(dataset)
-    if protocol.name == "folder":
-        return len({p.parent.relative_to(spec.path).parts[0] for p in spec.path.rglob("*")
-                    if p.is_file() and p.parent != spec.path}) or 1
-    return 10
-
-
-def _run_dir(checkpoint: Path) -> Path:
-    return checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else checkpoint.parent
-
-
-def _write_summary(folder: Path, summary: dict) -> None:
-    from gan_probe.io import atomic_write_text
-
-    text = json.dumps(summary, indent=2)
-    atomic_write_text(folder / "summary.json", text)
-    name = f"{summary['features']}_{summary['protocol']}_n{summary['labels_per_class']}.json"
-    atomic_write_text(folder / "runs" / name, text)
 
 
 def _print_table(s: dict, folder: Path) -> None:

@@ -44,12 +44,11 @@ def filters(
     json_out: JsonOpt = False,
 ) -> None:
     """What D's features respond to: guided backpropagation of their maximal responses (paper Fig. 5)."""
+    from gan_probe import runs
     from gan_probe.analysis.filters import parse_features, visualize_filters
-    from gan_probe.checkpoint import resolve_checkpoint
     from gan_probe.device import resolve_device
 
-    ckpt = resolve_checkpoint(checkpoint)
-    out_dir = out or default_analysis_dir(checkpoint, ckpt, "filters")
+    out_dir = out or runs.default_out(checkpoint, "filters")
     summary = visualize_filters(checkpoint, out_dir, layer=layer, features=parse_features(features), top_k=top_k,
                                 dataset=dataset, n_images=n_images, seed=seed, batch_size=batch_size,
                                 device=resolve_device(device), data_root=data_root, download=download)
@@ -76,10 +75,8 @@ def filters(
 
 
 def default_analysis_dir(given: Path, checkpoint_file: Path, name: str) -> Path:
-    """RUN_DIR/analysis/<name>: RUN_DIR is the given folder, or the run a checkpoint file sits in
-    (RUN_DIR/checkpoints/x.pt), or the checkpoint's own folder."""
-    if given.is_dir():
-        return given / "analysis" / name
-    parent = checkpoint_file.parent
-    run_dir = parent.parent if parent.name == "checkpoints" else parent
-    return run_dir / "analysis" / name
+    """RUN_DIR/analysis/<name> (:func:`gan_probe.runs.default_out`); ``checkpoint_file`` is what
+    ``given`` resolved to, kept for callers of the old signature."""
+    from gan_probe import runs
+
+    return runs.default_out(given if Path(given).is_dir() else checkpoint_file, name)

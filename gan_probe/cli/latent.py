@@ -15,15 +15,6 @@ SheetSizeOpt = Annotated[int, typer.Option("--sheet-size", min=1,
                                            help="Samples on the numbered sheet; indices must be below it.")]
 
 
-def default_out(checkpoint: Path, command: str) -> Path:
-    """``<RUN_DIR>/analysis/<command>``; a loose checkpoint file's folder stands in for RUN_DIR."""
-    from gan_probe.checkpoint import resolve_checkpoint
-
-    ckpt = resolve_checkpoint(checkpoint)
-    run_dir = ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent
-    return run_dir / "analysis" / command
-
-
 @app.command(epilog="""Reproduces paper Fig. 4 (walking in the latent space) and Fig. 8 ("turn" vectors).
 
 Examples:
@@ -65,36 +56,11 @@ def walk(
     device: DeviceOpt = "auto",
 ) -> None:
     """Walk between seeded latent points: grid (+ GIF), smoothness, offline path length."""
-    from gan_probe.analysis.arithmetic import parse_indices
-    from gan_probe.analysis.latent import load_feature_spaces, random_walk_paths, resolve_mode, turn_paths
-    from gan_probe.analysis.walk import read_endpoints, write_walk
-    from gan_probe.checkpoint import load_generator
-    from gan_probe.device import resolve_device
-    from gan_probe.errors import GanProbeError
+    from gan_probe.analysis.walk import run_walk
 
-    if (from_indices is None) != (to_indices is None):
-        raise GanProbeError("--from-indices and --to-indices go together (a turn vector needs both ends)")
-    if from_indices is not None:  # checked before any model is loaded
-        start = parse_indices(from_indices, "--from-indices", sheet_size)
-        end = parse_indices(to_indices, "--to-indices", sheet_size)
-    dev = resolve_device(device)
-    g, config = load_generator(checkpoint, dev)
-    provenance: dict = {"checkpoint": str(checkpoint), "seed": seed}
-    if endpoints is not None:
-        paths, steps = read_endpoints(endpoints, config)
-        provenance.update(source=f"endpoints from {endpoints}", figure="Fig. 4/8")
-    elif from_indices is not None:
-        paths = turn_paths(config, seed, start, end, rows, resolve_mode(mode, config))
-        provenance.update(source=f"turn vector, sheet seed {seed}", figure="Fig. 8", from_indices=start,
-                          to_indices=end)
-    else:
-        paths = random_walk_paths(config, seed, rows, resolve_mode(mode, config))
-        provenance.update(source=f"samples #0..#{rows} of seed {seed}", figure="Fig. 4")
-    spaces, skipped = load_feature_spaces(features, checkpoint, dev)
-    provenance["features_skipped"] = skipped
-    summary = write_walk(g, config, paths, steps, out or default_out(checkpoint, "walk"), spaces=spaces,
-                         provenance=provenance, ppl_samples=ppl_samples, ppl_seed=seed, gif=gif,
-                         batch_size=batch_size)
+    summary = run_walk(checkpoint, rows=rows, steps=steps, seed=seed, mode=mode, from_indices=from_indices,
+                       to_indices=to_indices, sheet_size=sheet_size, endpoints=endpoints, gif=gif, features=features,
+                       ppl_samples=ppl_samples, out=out, batch_size=batch_size, device=device)
     if json_out:
         typer.echo(json.dumps(summary))
         return
@@ -160,51 +126,18 @@ def arithmetic(
     device: DeviceOpt = "auto",
 ) -> None:
     """Average exemplar z per concept and decode A - B + C (with noisy neighbours and pixel-space arithmetic)."""
-    from gan_probe.analysis.arithmetic import parse_indices, write_arithmetic, write_sheet
-    from gan_probe.checkpoint import load_generator
-    from gan_probe.device import resolve_device
-    from gan_probe.errors import GanProbeError
-    from gan_probe.io import atomic_write_text
+    from gan_probe.analysis.arithmetic import run_arithmetic
 
-    given = {"a": a, "b": b, "c": c}
-    if not sheet and all(v is None for v in given.values()):
-        raise GanProbeError("nothing to do: give --sheet to number samples, or --a, --b and --c to do arithmetic")
-    indices = None
-    if any(v is not None for v in given.values()):
-        indices = {k: parse_indices(v, f"--{k}", sheet_size) for k, v in given.items()}
-    dev = resolve_device(device)
-    g, config = load_generator(checkpoint, dev)
-    out_dir = out or default_out(checkpoint, "arithmetic")
-    summary: dict = {"command": "arithmetic", "figure": "Fig. 7", "checkpoint": str(checkpoint), "seed": seed,
-                     "labels_from": "not implemented"}
-    summary.update(_earlier_records(Path(out_dir) / "summary.json", summary))
-    if sheet:
-        summary["sheet"] = write_sheet(g, config, seed, sheet_size, out_dir, str(checkpoint), batch_size)
-    if indices is not None:
-        summary["arithmetic"] = write_arithmetic(g, config, seed, indices, noise, out_dir, batch_size)
-    atomic_write_text(Path(out_dir) / "summary.json", json.dumps(summary, indent=1) + "\n")
+    summary = run_arithmetic(checkpoint, sheet=sheet, seed=seed, sheet_size=sheet_size, a=a, b=b, c=c, noise=noise,
+                             out=out, batch_size=batch_size, device=device)
     if json_out:
         typer.echo(json.dumps(summary))
         return
     if sheet:
         typer.echo(f"sheet: {summary['sheet']['png']} (index: {summary['sheet']['index']})")
-        if indices is None:
+        if summary["settings"]["a"] is None:
             typer.echo(f"next: gan-probe arithmetic {checkpoint} --seed {seed} --a I,J,K --b I,J,K --c I,J,K")
-    if indices is not None:
+    if summary["settings"]["a"] is not None:
         r = summary["arithmetic"]
         typer.echo(f"A {r['indices']['a']} - B {r['indices']['b']} + C {r['indices']['c']} (seed {seed}): "
                    f"{r['figure']}")
-
-
-def _earlier_records(path: Path, summary: dict) -> dict:
-    """The sheet / arithmetic records an earlier run of the same checkpoint and seed left in
-    ``summary.json``: a --sheet run after an arithmetic run (or the reverse) keeps both."""
-    try:
-        old = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    if not isinstance(old, dict):
-        return {}
-    if (old.get("checkpoint"), old.get("seed")) != (summary["checkpoint"], summary["seed"]):
-        return {}
-    return {k: old[k] for k in ("sheet", "arithmetic") if isinstance(old.get(k), dict)}

@@ -227,7 +227,7 @@ class InceptionExtractor:
     def __init__(self, weights: str | os.PathLike, device: str | torch.device = "cpu", dims: int = 2048,
                  channels_last: bool = True):
         if dims not in DIMS:
-            raise GanProbeError(f"--dims must be one of {', '.join(map(str, DIMS))} (got {dims})")
+            raise GanProbeError(f"dims must be one of {', '.join(map(str, DIMS))} (got {dims})", param="dims")
         self.weights = Path(weights)
         self.device = torch.device(device)
         self.dims = dims

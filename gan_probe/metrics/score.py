@@ -174,9 +174,7 @@ def _side_summary(r) -> dict:
 
 def default_out_dir(gen: str | os.PathLike) -> Path | None:
     """``<RUN_DIR>/analysis/score`` when GEN is a RUN_DIR or one of its checkpoints, else None."""
-    p = Path(gen)
-    if p.is_dir() and (p / "checkpoints").is_dir():
-        return p / "analysis" / "score"
-    if p.is_file() and p.parent.name == "checkpoints":
-        return p.parent.parent / "analysis" / "score"
-    return None
+    from gan_probe import runs
+
+    run_dir = runs.find_run_dir(gen)
+    return run_dir / runs.ANALYSIS_DIR / "score" if run_dir is not None else None

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from gan_probe.errors import GanProbeError
 from gan_probe.report import html
+from gan_probe.runs import ANALYSIS_DIR, command_line_of, read_summary, results_of
 from gan_probe.report.sections import (ANALYSES, PAPER_CLASSIFICATION, Analysis, Datasets, inception_note,
                                        inception_weights_path, run_datasets)
 from gan_probe.report.svg import line_plot
@@ -29,7 +30,6 @@ from gan_probe.report.svg import line_plot
 MAX_IMAGES_PER_SECTION = 24
 MAX_BYTES_PER_SECTION = 12 * 2**20
 IMAGE_SUFFIXES = (".png", ".gif", ".jpg", ".jpeg", ".webp")
-META_KEYS = ("analysis", "paper_figure", "command", "argv", "settings", "files", "captions")
 
 
 # ---------------------------------------------------------------- reading the run
@@ -69,17 +69,6 @@ def read_log(path: Path) -> tuple[list[dict], int]:
         except json.JSONDecodeError:
             bad += 1
     return rows, bad
-
-
-def read_summary(folder: Path) -> tuple[dict | None, str]:
-    p = folder / "summary.json"
-    if not p.is_file():
-        return None, "no summary.json"
-    try:
-        d = json.loads(p.read_text())
-        return (d, "") if isinstance(d, dict) else (None, "summary.json is not a JSON object")
-    except (OSError, json.JSONDecodeError) as e:
-        return None, f"summary.json unreadable ({type(e).__name__})"
 
 
 def epoch_samples(samples: Path) -> list[tuple[str, Path]]:
@@ -219,7 +208,7 @@ def caption_for(path: Path, folder: Path, summary: dict | None) -> str:
 
 def analysis_section(run_dir: Path, a: Analysis, datasets: Datasets, ran: dict | None) -> tuple[str, bool]:
     """(HTML, whether the analysis was found)."""
-    folder = run_dir / "analysis" / a.name
+    folder = run_dir / ANALYSIS_DIR / a.name
     command = "gan-probe " + shlex.join(a.args(str(run_dir), datasets))
     head = (f'<section id="{a.name}"><h2>{escape(a.title)}'
             f'<span class="badge {{cls}}">{{status}}</span></h2>'
@@ -235,8 +224,9 @@ def analysis_section(run_dir: Path, a: Analysis, datasets: Datasets, ran: dict |
         return "".join(parts) + extra + "</section>", False
     summary, problem = read_summary(folder)
     parts = [head.format(cls="ok", status="done")]
-    if summary and (summary.get("command") or summary.get("argv")):
-        parts.append("<p>Made by:</p>" + html.command_block(summary.get("command") or summary.get("argv")))
+    made_by = command_line_of(summary) if summary else None
+    if made_by:
+        parts.append("<p>Made by:</p>" + html.command_block(made_by))
     else:
         parts.append("<p>Made by (default command):</p>" + html.command_block(command))
     if problem:
@@ -244,10 +234,11 @@ def analysis_section(run_dir: Path, a: Analysis, datasets: Datasets, ran: dict |
     settings = (summary or {}).get("settings")
     if isinstance(settings, dict) and settings:
         parts.append("<h3>Settings</h3>" + html.facts(html.flatten(settings)))
+    parts.append(provenance_block(summary or {}))
     images = section_images(folder, summary)
     if images:
         parts.append("<h3>Figures</h3>" + embed_images(images, folder, summary))
-    results = {k: v for k, v in (summary or {}).items() if k not in META_KEYS}
+    results = results_of(summary or {})
     rows = html.flatten(results)
     if a.name == "classify":
         parts.append(classification_table(rows))
@@ -257,6 +248,12 @@ def analysis_section(run_dir: Path, a: Analysis, datasets: Datasets, ran: dict |
     if not images and not summary:
         parts.append('<div class="note">the folder is empty</div>')
     return "".join(parts) + extra + "</section>", True
+
+
+def provenance_block(summary: dict) -> str:
+    """What the run read, its seed and the versions it ran with (the contract's keys), as facts."""
+    facts = {k: summary[k] for k in ("paper_figure", "seed", "provenance", "versions") if summary.get(k) is not None}
+    return "<h3>Provenance</h3>" + html.facts(html.flatten(facts)) if facts else ""
 
 
 def results_block(results: dict) -> str:
@@ -309,13 +306,15 @@ def classification_table(rows: list[tuple[str, object]]) -> str:
 def other_section(folder: Path) -> str:
     summary, problem = read_summary(folder)
     parts = [f'<section id="extra-{escape(folder.name)}"><h2>{escape(folder.name)}</h2>']
-    if summary and summary.get("command"):
-        parts.append(html.command_block(summary["command"]))
+    made_by = command_line_of(summary) if summary else None
+    if made_by or (summary and summary.get("command")):
+        parts.append(html.command_block(made_by or summary["command"]))
     images = section_images(folder, summary)
     if images:
         parts.append(embed_images(images, folder, summary))
     if summary:
-        parts.append(results_block({k: v for k, v in summary.items() if k not in META_KEYS}))
+        parts.append(provenance_block(summary))
+        parts.append(results_block(results_of(summary)))
         parts.append(html.json_details(summary))
     elif problem:
         parts.append(f'<div class="note">{escape(problem)}</div>')
@@ -327,7 +326,7 @@ def run_missing_analyses(run_dir: Path, datasets: Datasets, timeout: float = 180
     """Run each missing offline analysis as ``python -m gan_probe <cmd> RUN_DIR ...``; never raises."""
     ran: dict[str, dict] = {}
     for a in ANALYSES:
-        if (run_dir / "analysis" / a.name).is_dir() or not a.offline:
+        if (run_dir / ANALYSIS_DIR / a.name).is_dir() or not a.offline:
             continue
         if a.name == "score" and inception_weights_path() is None:
             ran[a.name] = {"error": "skipped: pytorch-fid's Inception weights are not installed"}
@@ -342,7 +341,7 @@ def run_missing_analyses(run_dir: Path, datasets: Datasets, timeout: float = 180
             error = f"timed out after {timeout:.0f} s"
         except OSError as e:
             error = f"could not start: {e}"
-        if not error and not (run_dir / "analysis" / a.name).is_dir():
+        if not error and not (run_dir / ANALYSIS_DIR / a.name).is_dir():
             error = f"finished but wrote nothing to analysis/{a.name}/"
         ran[a.name] = {"error": error, "seconds": round(time.perf_counter() - t0, 1), "argv": argv[1:]}
     return ran
@@ -374,7 +373,7 @@ def build_report(run_dir: str | os.PathLike, run_missing: bool = False) -> tuple
         toc.append((a.name, f"{a.title} ({a.figure.split(';')[0].split(' (')[0]})", found))
         status[a.name] = "done" if found else "not run"
     known = {a.name for a in ANALYSES}
-    analysis_root = run_dir / "analysis"
+    analysis_root = run_dir / ANALYSIS_DIR
     for folder in sorted(analysis_root.iterdir()) if analysis_root.is_dir() else []:
         if folder.is_dir() and folder.name not in known:
             body.append(other_section(folder))

@@ -29,8 +29,8 @@ def html_to_pdf(html_path: Path, pdf_path: Path | None = None, timeout: float = 
     """Print ``html_path`` to ``pdf_path`` (default: beside it, .pdf)."""
     browser = find_browser()
     if browser is None:
-        raise GanProbeError(f"--pdf needs Chromium or Chrome on PATH (Debian: apt-get install chromium); "
-                            f"the HTML report is written: {html_path}")
+        raise GanProbeError(f"pdf needs Chromium or Chrome on PATH (Debian: apt-get install chromium); "
+                            f"the HTML report is written: {html_path}", param="pdf")
     pdf_path = pdf_path or html_path.with_suffix(".pdf")
     with tempfile.TemporaryDirectory(prefix="gan-probe-chromium-") as profile:
         cmd = headless_args(browser, profile) + ["--no-pdf-header-footer", f"--print-to-pdf={pdf_path}",
@@ -38,9 +38,9 @@ def html_to_pdf(html_path: Path, pdf_path: Path | None = None, timeout: float = 
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired:
-            raise GanProbeError(f"--pdf: {browser} did not finish in {timeout:.0f} s; the HTML report is written: "
-                                f"{html_path}") from None
+            raise GanProbeError(f"pdf: {browser} did not finish in {timeout:.0f} s; the HTML report is written: "
+                                f"{html_path}", param="pdf") from None
     if proc.returncode != 0 or not pdf_path.is_file():
-        raise GanProbeError(f"--pdf: {browser} failed (exit {proc.returncode}); the HTML report is written: "
-                            f"{html_path}")
+        raise GanProbeError(f"pdf: {browser} failed (exit {proc.returncode}); the HTML report is written: "
+                            f"{html_path}", param="pdf")
     return pdf_path
