@@ -130,8 +130,6 @@ def test_every_analysis_writes_the_contract_the_report_reads(run_copy, ref_folde
     assert "Provenance" in text
 
 
-@pytest.mark.xfail(strict=True, reason="cli/score.py (rewritten by the metric-registry work of issue 11) still "
-                                       "writes summary.json itself: its _emit must call gan_probe.runs.write_summary")
 def test_score_writes_the_contract(run_copy, ref_folder, inception_weights, capsys):
     code, _, err = run_cli(["score", run_copy, "--ref", ref_folder, "--metrics", "fid", "--n", "10", "--dims", "64",
                             "--inception-weights", inception_weights, "--num-workers", "0", "--device", "cpu"],

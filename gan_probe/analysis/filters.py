@@ -19,7 +19,6 @@
 from __future__ import annotations
 
 import copy
-import json
 import os
 import re
 from dataclasses import dataclass, replace
@@ -30,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gan_probe import runs
 from gan_probe.errors import GanProbeError
 
 DEFAULT_FEATURES = (0, 1, 2, 3, 4, 5)
@@ -379,25 +379,20 @@ def filters_summary(a: FilterAnalysis, checkpoint: str | os.PathLike, opts: Filt
         "top_images.png": f"The {top_k} images (of {n} searched) that excite each feature most",
         "first_layer_filters.png": "D's first-layer kernels, each min-max scaled (trained | random init)",
     }
-    return {
-        "analysis": "filters",
-        "paper_figure": "Fig. 5 (guided backpropagation, random vs trained filters)",
-        "command": (f"gan-probe filters {checkpoint} --layer {layer} --features {','.join(map(str, features))} "
-                    f"--top-k {top_k} --dataset {a.dataset} --n-images {opts.n_images} --seed {opts.seed}"),
-        "checkpoint": a.state["path"],
-        "step": a.state.get("step"),
-        "settings": {"layer": layer, "layer_channels": a.trained.blocks[layer][0].out_channels,
-                     "features": features, "top_k": top_k, "dataset": a.dataset, "n_images": n,
-                     "seed": opts.seed, "random_init_seed": opts.seed,
-                     "response": "max over positions of the channel's map after LeakyReLU",
-                     "guided_rule": "grad * [input > 0] * [grad > 0] at every LeakyReLU"},
-        "top_k_label_purity": {"trained": purity("trained"), "random": purity("random")},
-        "trained": per_feature("trained"),
-        "random": per_feature("random"),
-        "files": {**files, "summary": str(summary_path)},
-        "captions": captions,
-        "notes": a.notes,
-    }
+    argv = runs.command_line("filters", checkpoint, layer=layer, features=features, top_k=top_k, dataset=a.dataset,
+                             n_images=opts.n_images, seed=opts.seed)
+    settings = {"layer": layer, "layer_channels": a.trained.blocks[layer][0].out_channels,
+                "features": features, "top_k": top_k, "dataset": a.dataset, "n_images": n,
+                "seed": opts.seed, "random_init_seed": opts.seed,
+                "response": "max over positions of the channel's map after LeakyReLU",
+                "guided_rule": "grad * [input > 0] * [grad > 0] at every LeakyReLU"}
+    results = {"checkpoint": a.state["path"], "step": a.state.get("step"),
+               "top_k_label_purity": {"trained": purity("trained"), "random": purity("random")},
+               "trained": per_feature("trained"), "random": per_feature("random"), "notes": a.notes}
+    return runs.new_summary("filters", results, argv=argv, settings=settings,
+                            provenance=runs.provenance(a.state["path"], dataset=a.dataset), seed=opts.seed,
+                            files={**files, "summary": str(summary_path)}, captions=captions,
+                            paper_figure="Fig. 5 (guided backpropagation, random vs trained filters)")
 
 
 def visualize_filters(checkpoint: str | os.PathLike, out: str | os.PathLike, opts: FilterOptions | None = None,
@@ -405,13 +400,11 @@ def visualize_filters(checkpoint: str | os.PathLike, out: str | os.PathLike, opt
     """``gan-probe filters``: compute, write the figures and summary.json into ``out``; return the
     summary. ``settings`` (``layer=``, ``features=``, ``top_k=``, ...: the :class:`FilterOptions`
     fields) override ``opts``."""
-    from gan_probe.io import atomic_write_text
-
     opts = replace(opts or FilterOptions(), **settings)
     analysis = compute_filters(checkpoint, opts)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     files = write_filter_figures(analysis, out)
-    summary = filters_summary(analysis, checkpoint, opts, files, out / "summary.json")
-    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2))
+    summary = filters_summary(analysis, checkpoint, opts, files, out / runs.SUMMARY_FILE)
+    runs.write_summary(out, summary)
     return summary

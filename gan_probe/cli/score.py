@@ -68,12 +68,11 @@ def fid(
     json_out: JsonOpt = False,
 ) -> None:
     """Fréchet Inception Distance between A and B: pytorch-fid's network, weights and numbers."""
-    from gan_probe.metrics.score import compute_fid
+    from gan_probe.metrics.score import run_score
 
     opts = _options(batch_size, device, num_workers, n, seed, dims, inception_weights, download, no_cache,
                     skip_bad, data_root, json_out)
-    result = compute_fid(a, b, opts, save_stats=save_stats)
-    _emit(result, out, json_out, "FID")
+    _emit(run_score(a, b, None, opts, command="fid", save_stats=save_stats, out=out), json_out, "FID")
 
 
 def _metrics_option() -> dict:
@@ -115,27 +114,19 @@ def score(
     json_out: JsonOpt = False,
 ) -> None:
     """FID, Inception Score, KID, precision/recall, density/coverage in one Inception pass per source."""
-    from gan_probe.metrics.score import compute_scores, default_out_dir
+    from gan_probe.metrics.score import run_score
 
     opts = _options(batch_size, device, num_workers, n, seed, dims, inception_weights, download, no_cache,
                     skip_bad, data_root, json_out)
-    result = compute_scores(gen, ref, metrics, opts, save_stats=save_stats)
-    _emit(result, out or default_out_dir(gen), json_out, "Scores")
+    _emit(run_score(gen, ref, metrics, opts, save_stats=save_stats, out=out), json_out, "Scores")
 
 
-def _emit(result: dict, out: Path | None, json_out: bool, title: str) -> None:
-    from gan_probe.io import atomic_write_text
-
-    text = json.dumps(result, indent=2)
-    if out is not None:
-        atomic_write_text(Path(out) / "summary.json", text + "\n")
-        result_path = Path(out) / "summary.json"
-    else:
-        result_path = None
+def _emit(result: dict, json_out: bool, title: str) -> None:
+    saved = result.pop("summary_file", None)
     if json_out:
-        typer.echo(text)
+        typer.echo(json.dumps(result, indent=2))
         return
-    _print_table(result, title, result_path)
+    _print_table(result, title, Path(saved) if saved else None)
 
 
 def _print_table(result: dict, title: str, saved: Path | None) -> None:

@@ -172,6 +172,48 @@ def _side_summary(r) -> dict:
     return d
 
 
+# ScoreOptions fields that are command-line flags of `fid`/`score`, and the flag each is spelled as there
+_FLAGS = {"batch_size": "batch_size", "device": "device", "num_workers": "num_workers", "n": "n", "seed": "seed",
+          "dims": "dims", "weights": "inception_weights", "download": "download", "skip_bad": "skip_bad",
+          "data_root": "data_root"}
+
+
+def run_score(gen: str | os.PathLike, ref: str | os.PathLike | None, metrics: str | Iterable[str] | None = None,
+              options: ScoreOptions | None = None, *, command: str = "score", save_stats: str | os.PathLike | None = None,
+              out: str | os.PathLike | None = None) -> dict:
+    """``gan-probe score GEN --ref REF`` (``command="score"``) or ``gan-probe fid GEN REF``
+    (``command="fid"``) as one call: the scores of :func:`compute_scores` / :func:`compute_fid` in the
+    run contract's summary (:mod:`gan_probe.runs`), written to ``out/summary.json``. ``score`` of a
+    training run writes to ``RUN_DIR/analysis/score`` unless ``out`` says otherwise; ``fid`` writes
+    only where ``out`` says."""
+    from dataclasses import asdict
+
+    from gan_probe import runs
+
+    opts = options or ScoreOptions()
+    if command == "fid":
+        scores = compute_fid(gen, ref, opts, save_stats=save_stats)
+        positional, named = (gen, ref), {}
+    elif command == "score":
+        scores = compute_scores(gen, ref, metrics, opts, save_stats=save_stats)
+        positional, named = (gen,), {"ref": ref, "metrics": scores["metrics"]}
+        out = out if out is not None else default_out_dir(gen)
+    else:
+        raise ValueError(f"command is fid or score, not {command!r}")
+    defaults = ScoreOptions()
+    flags = {flag: getattr(opts, field) for field, flag in _FLAGS.items() if getattr(opts, field) != getattr(defaults, field)}
+    if not opts.cache:
+        flags["no_cache"] = True
+    argv = runs.command_line(command, *positional, **named, **flags, save_stats=save_stats, out=out)
+    settings = {k: (str(v) if isinstance(v, os.PathLike) else v) for k, v in asdict(opts).items() if k != "progress"}
+    summary = runs.new_summary(command, scores, argv=argv, settings=settings,
+                               provenance=runs.provenance(gen=str(gen), ref=None if ref is None else str(ref)),
+                               seed=opts.seed, files={"stats": scores["saved_stats"]} if save_stats else {})
+    if out is not None:
+        summary["summary_file"] = str(runs.write_summary(out, summary))
+    return summary
+
+
 def default_out_dir(gen: str | os.PathLike) -> Path | None:
     """``<RUN_DIR>/analysis/score`` when GEN is a RUN_DIR or one of its checkpoints, else None."""
     from gan_probe import runs
