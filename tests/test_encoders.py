@@ -460,3 +460,18 @@ def test_encode_source_caches_by_content(hf_dino, tmp_path):
     Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(folder / "0.png")
     fresh = encode_source(open_source(folder), enc, num_workers=0, progress=False)
     assert not fresh.from_cache and not np.allclose(fresh.features[0], first.features[0])
+
+
+def test_clip_timm_format(hf_clip, tmp_path):
+    """timm's own safetensors (timm/vit_large_patch14_clip_336.openai), with or without the zero head bias."""
+    from safetensors.torch import save_file
+
+    model, path = hf_clip
+    state = clip_mod.to_timm(dict(model.state_dict()), CLIP_TINY)
+    state.pop("head.bias")
+    timm_path = tmp_path / "model.safetensors"
+    save_file({k: v.contiguous() for k, v in state.items()}, str(timm_path))
+    a = clip_mod.clip_encoder(weights=timm_path, spec=CLIP_TINY)
+    assert a.weights_format == "timm"
+    imgs = _images()
+    assert (a(imgs) - clip_mod.clip_encoder(weights=path, spec=CLIP_TINY)(imgs)).abs().max() < TOL

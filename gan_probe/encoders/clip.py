@@ -83,7 +83,10 @@ def to_timm(state: dict[str, torch.Tensor], spec: ViTSpec = SPEC) -> dict[str, t
     """Any accepted CLIP state dict -> timm's keys (the text tower, if present, is dropped)."""
     fmt = weights_format(state)
     if fmt == "timm":
-        return dict(state)
+        out = dict(state)
+        if "head.weight" in out and "head.bias" not in out:  # the projection has no bias
+            out["head.bias"] = torch.zeros(out["head.weight"].shape[0])
+        return out
     out: dict[str, torch.Tensor] = {}
     if fmt == "OpenAI CLIP":
         for k, v in state.items():
