@@ -21,6 +21,12 @@ def _isolated_caches(tmp_path_factory):
     mp.setenv("TORCH_HOME", str(root / "torch-home"))
     mp.setenv("GAN_PROBE_DATA_ROOT", str(root / "data"))
     mp.delenv("GAN_PROBE_INCEPTION_WEIGHTS", raising=False)
+    # the encoders' weight caches too (Hugging Face hub, OpenAI's ~/.cache/clip, their env overrides)
+    for var in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "GAN_PROBE_DINOV2_WEIGHTS", "GAN_PROBE_CLIP_WEIGHTS"):
+        mp.delenv(var, raising=False)
+    mp.setenv("HF_HOME", str(root / "hf-home"))
+    mp.setenv("XDG_CACHE_HOME", str(root / "xdg-cache"))
+    mp.setenv("HOME", str(root / "home"))
     yield
     mp.undo()
 
