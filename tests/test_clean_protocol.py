@@ -75,7 +75,7 @@ def _gan_probe_features(folder: Path, weights: Path, protocol: str, dims: int) -
 
 def _clean_fid_extractor(net, seen: list):
     def extract(x):  # clean-fid hands 0..255 float batches of 299 x 299; pytorch-fid's net wants 0..1
-        seen.append(tuple(x.shape))
+        seen.append(x.clone())
         with torch.no_grad():
             return torch.nn.functional.adaptive_avg_pool2d(net(x / 255)[0], 1).flatten(1)
 
@@ -99,7 +99,13 @@ def test_clean_fid_equals_clean_fid_compute_fid(odd_folders, inception_weights, 
     theirs = cfid.compute_fid(str(odd_folders[0]), str(odd_folders[1]), mode="clean",
                               custom_feat_extractor=extractor, num_workers=0, batch_size=4,
                               device=torch.device("cpu"), verbose=False)
-    assert seen and all(s[1:] == (3, 299, 299) for s in seen)
+    assert seen and all(x.shape[1:] == (3, 299, 299) for x in seen)
+    # the network's input is bit for bit the same: clean-fid's 0..255 batch through pytorch-fid's /255, 2x-1
+    from gan_probe.metrics.sources import open_source
+
+    theirs_in = torch.cat([2 * (x / 255) - 1 for x in seen])
+    ours_in = torch.cat([to_inception_input_clean(b) for f in odd_folders for b in open_source(f).batches(4)])
+    torch.testing.assert_close(ours_in, theirs_in, rtol=0, atol=0)
     real, fake = (_gan_probe_features(f, inception_weights, "clean", 64) for f in odd_folders)
     ours = _fid(real, fake)
     assert theirs > 1e-3  # informative features, not a collapsed network
