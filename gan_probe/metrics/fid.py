@@ -13,6 +13,7 @@ are fine, and it is several times faster at d = 2048.
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -110,11 +111,41 @@ def statistics_to_fid(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigm
     return max(float(fid), 0.0)
 
 
-def warn_if_few_samples(n: int, dims: int, what: str = "FID") -> str | None:
-    """Warn (and return the text) when N < d: the covariance is singular and FID biased upwards."""
+@dataclass(frozen=True)
+class SampleSizeCheck:
+    """N against the feature dimension d, for a table's note: ``note`` always, ``warning`` when N is too
+    small for the number to mean much (covariance metrics with N < d: singular covariance)."""
+
+    n: int
+    dims: int
+    note: str
+    warning: str | None
+
+    @property
+    def too_small(self) -> bool:
+        return self.warning is not None
+
+
+def check_sample_size(n: int, dims: int, what: str = "FID", uses_covariance: bool = True) -> SampleSizeCheck:
+    """How N compares with d. For metrics built on a covariance (FID, FD in any space) N < d makes it
+    singular and the estimate strongly biased upwards: a warning. Other metrics (KID, CMMD, PR/DC)
+    have no such threshold; the note then points at the interval (``ci``) instead."""
+    n, dims = int(n), int(dims)
+    note = f"N = {n} for {dims}-d features (N/d = {n / dims:.2g})"
+    if not uses_covariance:
+        return SampleSizeCheck(n, dims, note + f"; {what} has no N-vs-d threshold: judge it by its interval", None)
     if n >= dims:
-        return None
-    text = (f"{what} from {n} samples in {dims} dimensions (N < d): the covariance is singular and small-N FID "
-            f"is biased upwards; compare only numbers with the same N (50,000 is the usual convention)")
-    warnings.warn(text, SmallSampleWarning, stacklevel=2)
+        return SampleSizeCheck(n, dims, note + f"; {what} is biased upwards at finite N: compare only at equal N",
+                               None)
+    warning = (f"{what} from {n} samples in {dims} dimensions (N < d): the covariance is singular and small-N FID "
+               f"is biased upwards; compare only numbers with the same N (50,000 is the usual convention)")
+    return SampleSizeCheck(n, dims, note + "; too few: N < d", warning)
+
+
+def warn_if_few_samples(n: int, dims: int, what: str = "FID") -> str | None:
+    """Warn (and return the text) when N < d: the covariance is singular and FID biased upwards
+    (:func:`check_sample_size`'s warning)."""
+    text = check_sample_size(n, dims, what).warning
+    if text is not None:
+        warnings.warn(text, SmallSampleWarning, stacklevel=2)
     return text
