@@ -207,6 +207,15 @@ def digits_split_indices(split: str, labels: np.ndarray) -> np.ndarray:
     return np.sort(train if split == "train" else test)
 
 
+@register("shapes", channels=3, image_size=32, splits=("train", "test"), default_split="train",
+          description="procedural 32x32 textured shapes, 10 classes (5,000 train / 2,000 test), made from a seed; "
+                      "offline", downloadable=False)
+def _shapes(root: Path, split: str, image_size: int, channels: int, download: bool) -> Dataset:
+    from gan_probe.datasets_procedural import shapes_dataset
+
+    return shapes_dataset(split, image_size, channels)
+
+
 @dataclass(frozen=True)
 class TorchvisionDataset:
     """One dataset torchvision reads (and can download): a row of :data:`TORCHVISION_DATASETS`."""
