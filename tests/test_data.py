@@ -190,7 +190,7 @@ def test_the_table_keeps_the_registry_order_and_a_row_is_all_a_new_dataset_needs
 
     from gan_probe.data import DATASETS, TorchvisionDataset, register_torchvision
 
-    assert list(DATASETS) == ["digits", "cifar10", "svhn", "mnist", "fashion-mnist", "celeba", "lsun", "imagenet32"]
+    assert list(DATASETS) == ["digits", "shapes", "cifar10", "svhn", "mnist", "fashion-mnist", "celeba", "lsun", "imagenet32"]
     monkeypatch.setattr("gan_probe.data.DATASETS", dict(DATASETS))
     register_torchvision(TorchvisionDataset("kmnist", "KMNIST", "KMNIST", "train", ("train", "test"), 1, 32,
                                             "Kuzushiji-MNIST (idx files under KMNIST/raw/)"))
