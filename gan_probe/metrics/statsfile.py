@@ -12,6 +12,18 @@ import numpy as np
 from gan_probe.errors import GanProbeError
 
 
+def npz_keys(path: str | os.PathLike) -> set[str]:
+    """The array names in a ``.npz`` (read from the zip directory: no array is loaded)."""
+    p = Path(path)
+    if not p.is_file():
+        raise GanProbeError(f"file not found: {p}")
+    try:
+        with zipfile.ZipFile(p) as z:
+            return {n[:-4] if n.endswith(".npy") else n for n in z.namelist()}
+    except (OSError, zipfile.BadZipFile, EOFError) as e:
+        raise GanProbeError(f"{p} is not a readable .npz file ({type(e).__name__})") from e
+
+
 def load_statistics(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     """(mu, sigma) in float64 from a pytorch-fid style ``.npz``; any defect is a GanProbeError."""
     p = Path(path)
