@@ -9,6 +9,7 @@ Run by benchmarks/train_speed.py; not part of the package.
 """
 
 import argparse
+import contextlib
 import time
 
 import numpy as np
@@ -24,7 +25,13 @@ p.add_argument("--batch-size", type=int, default=128)
 p.add_argument("--workers", type=int, default=2)
 p.add_argument("--seed", type=int, default=0)
 p.add_argument("--in-memory", action="store_true", help="index the tensor directly (no DataLoader)")
+p.add_argument("--device", default="cpu")
+p.add_argument("--bf16", action="store_true", help="bf16 autocast for the nets (loss in float32), on CUDA")
+p.add_argument("--channels-last", action="store_true", help="channels_last memory format")
 opt = p.parse_args()
+device = torch.device(opt.device)
+fmt = torch.channels_last if opt.channels_last else torch.contiguous_format
+autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if opt.bf16 else None
 torch.manual_seed(opt.seed)
 nz, ngf, ndf, nc = 100, 64, 64, 1
 
@@ -66,6 +73,8 @@ netD = nn.Sequential(
     nn.Conv2d(ndf * 4, 1, 4, 1, 0, bias=False), nn.Sigmoid())
 netG.apply(weights_init)
 netD.apply(weights_init)
+netG.to(device, memory_format=fmt)
+netD.to(device, memory_format=fmt)
 criterion = nn.BCELoss()
 optD = torch.optim.Adam(netD.parameters(), lr=2e-4, betas=(0.5, 0.999))
 optG = torch.optim.Adam(netG.parameters(), lr=2e-4, betas=(0.5, 0.999))
@@ -75,19 +84,24 @@ t0 = time.perf_counter()
 while step < opt.steps:
     for (real,) in (in_memory_batches() if loader is None else loader):
         b = real.size(0)
+        real = real.to(device, non_blocking=True, memory_format=fmt)
+        ones, zeros = torch.full((b,), 1.0, device=device), torch.full((b,), 0.0, device=device)
         netD.zero_grad()
-        out = netD(real).view(-1)
-        errD_real = criterion(out, torch.full((b,), 1.0))
+        with autocast() if autocast else contextlib.nullcontext():
+            out = netD(real).view(-1)
+        errD_real = criterion(out.float(), ones)
         errD_real.backward()
-        noise = torch.rand(b, nz, 1, 1) * 2 - 1
-        fake = netG(noise)
-        out = netD(fake.detach()).view(-1)
-        errD_fake = criterion(out, torch.full((b,), 0.0))
+        noise = torch.rand(b, nz, 1, 1, device=device) * 2 - 1
+        with autocast() if autocast else contextlib.nullcontext():
+            fake = netG(noise)
+            out = netD(fake.detach()).view(-1)
+        errD_fake = criterion(out.float(), zeros)
         errD_fake.backward()
         optD.step()
         netG.zero_grad()
-        out = netD(fake).view(-1)
-        errG = criterion(out, torch.full((b,), 1.0))
+        with autocast() if autocast else contextlib.nullcontext():
+            out = netD(fake).view(-1)
+        errG = criterion(out.float(), ones)
         errG.backward()
         optG.step()
         step += 1
@@ -96,4 +110,6 @@ while step < opt.steps:
         if step >= opt.steps:
             break
 torch.save(netG.state_dict(), "/dev/null")
+if device.type == "cuda":
+    torch.cuda.synchronize()
 print(f"loop: {time.perf_counter() - t0:.2f} s")

@@ -334,13 +334,24 @@ def list_images(folder: str | os.PathLike) -> list[Path]:
 
 
 def open_image(path: Path):
-    """PIL image, fully decoded; a corrupt file raises GanProbeError naming it."""
+    """PIL image, fully decoded; a corrupt file or a decompression bomb (more pixels than
+    ``PIL.Image.MAX_IMAGE_PIXELS``) raises GanProbeError naming it."""
+    import warnings
+
     from PIL import Image, UnidentifiedImageError
 
+    from gan_probe.metrics.sources import bomb_refusal
+
     try:
-        with Image.open(path) as im:
-            im.load()
-            return im.copy() if im.mode not in ("P", "PA") else im.convert("RGBA")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                if (refusal := bomb_refusal(im.size)) is not None:
+                    raise GanProbeError(f"cannot read image {path} ({refusal})")
+                im.load()
+                return im.copy() if im.mode not in ("P", "PA") else im.convert("RGBA")
+    except Image.DecompressionBombError as e:
+        raise GanProbeError(f"cannot read image {path} ({bomb_refusal(None, str(e))})") from e
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise GanProbeError(f"cannot read image {path} ({type(e).__name__})") from e
 

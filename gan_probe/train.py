@@ -15,7 +15,9 @@ RUN_DIR layout::
     log.jsonl              one JSON line per logged step
     samples/real.png       a batch of training images
     samples/epoch_001.png  G(fixed z) after each epoch (G in eval mode)
-    checkpoints/last.pt    written atomically every --checkpoint-every steps and at the end
+    checkpoints/last.pt    written atomically every --checkpoint-every steps, at the end, and on
+                           SIGTERM / SIGUSR1 after the step in flight (then :class:`Preempted`;
+                           see :mod:`gan_probe.preemption`)
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from gan_probe.device import resolve_device
 from gan_probe.errors import GanProbeError
 from gan_probe.io import atomic_write_text
 from gan_probe.models import DCGANConfig, Discriminator, Generator, paper_config, sample_z
+from gan_probe.preemption import Preempted, stop_signals
 from gan_probe.progress import TrainingBar
 from gan_probe.sampling import derive_seed, save_grid
 
@@ -378,7 +381,8 @@ class RunWriter:
 
 
 def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path:
-    """Train (or resume) a run; returns RUN_DIR."""
+    """Train (or resume) a run; returns RUN_DIR. On SIGTERM or SIGUSR1 (from the main thread) it
+    finishes the step in flight, writes the checkpoint and raises :class:`Preempted`."""
     d = _init_distributed(cfg.device)
     try:
         return _train(cfg, resume, progress, d)
@@ -413,8 +417,9 @@ def _train(cfg: TrainConfig, resume: bool, show_progress: bool, d: _Dist) -> Pat
     fixed_z = sample_z(model_cfg, N_FIXED, torch.Generator().manual_seed(derive_seed(cfg.seed, 0xF1ED)), device)
     bar = TrainingBar(total_steps, step, show=show_progress and d.main)
     t_last, n_last = time.perf_counter(), 0
-    try:
-        while step < total_steps:
+    stopped: str | None = None  # the signal that preempted the run
+    with stop_signals() as stop, _closing(bar, out):
+        while step < total_steps and stopped is None:
             for real in batches.epoch(*divmod(step, per_epoch)):
                 if step == 0:
                     out.grid(real[:N_FIXED], "real.png")
@@ -431,16 +436,34 @@ def _train(cfg: TrainConfig, resume: bool, show_progress: bool, d: _Dist) -> Pat
                     bar.update(step, stats)
                 if step % per_epoch == 0:
                     out.samples(nets.G, fixed_z, f"epoch_{step // per_epoch:03d}.png")
-                if step % cfg.checkpoint_every == 0 or step == total_steps:
+                stopped = _stop_requested(stop, d, device)
+                if step % cfg.checkpoint_every == 0 or step == total_steps or stopped:
                     out.checkpoint(nets, model=model_cfg, train=cfg.to_dict(), step=step, epoch=step // per_epoch)
-                if step >= total_steps:
+                if step >= total_steps or stopped:
                     break
-        if step % per_epoch != 0:
+        if step % per_epoch != 0 and not stopped:
             out.samples(nets.G, fixed_z, f"step_{step:07d}.png")
+    if stopped:
+        raise Preempted(stopped, step, str(ckpt.checkpoint_dir(run_dir) / ckpt.LAST))
+    return run_dir
+
+
+@contextlib.contextmanager
+def _closing(bar: TrainingBar, out: RunWriter):
+    try:
+        yield
     finally:
         bar.close()
         out.close()
-    return run_dir
+
+
+def _stop_requested(stop, d: _Dist, device: torch.device) -> str | None:
+    """The stop signal's name once any process got one (all processes agree, so all stop at the same step)."""
+    if d.world == 1:
+        return stop.signal_name
+    flag = torch.tensor([1.0 if stop else 0.0], device=device)
+    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+    return (stop.signal_name or "SIGTERM") if flag.item() > 0 else None
 
 
 def run_summary(run_dir: str | os.PathLike) -> dict[str, Any]:

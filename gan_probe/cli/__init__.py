@@ -19,6 +19,7 @@ from gan_probe.cli import filters as _filters, report as _report  # noqa: F401  
 from gan_probe.cli import latent as _latent  # noqa: F401  (registers walk, arithmetic)
 from gan_probe.cli import memorization as _memorization  # noqa: F401
 from gan_probe.cli import score as _score  # noqa: F401  (registers fid, score)
+from gan_probe.cli import stats as _stats  # noqa: F401  (registers stats)
 from gan_probe.cli import classify as _classify  # noqa: F401  (registers classify)
 from gan_probe.errors import GanProbeError
 

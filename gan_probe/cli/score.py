@@ -10,7 +10,8 @@ import typer
 
 from gan_probe.cli.app import BatchSizeOpt, DataRootOpt, DeviceOpt, JsonOpt, SeedOpt, app, registry_help
 
-SOURCE_HELP = ("An image folder (recursive), a .npz of pytorch-fid statistics (mu, sigma), a checkpoint or "
+SOURCE_HELP = ("An image folder (recursive), a .npz of statistics (mu, sigma: pytorch-fid, clean-fid, ADM, "
+               "gan-probe stats), a .npz image array (arr_0) or .npy, a .zip / .tar of images, a checkpoint or "
                "RUN_DIR (samples --n images), or a dataset name[:split] (digits, cifar10:test).")
 NumWorkersOpt = Annotated[int, typer.Option("--num-workers", min=0, help="Image-decoding worker processes.")]
 NOpt = Annotated[int, typer.Option("--n", min=2, help="Samples to generate when a source is a checkpoint.")]

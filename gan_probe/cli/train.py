@@ -77,7 +77,13 @@ def train(
                       checkpoint_every=checkpoint_every, log_every=log_every, num_workers=num_workers,
                       data_root=str(data_root or ""), download=download, amp=amp, nz=nz, ngf=ngf, ndf=ndf,
                       kernel_size=kernel_size, z_dist=z_dist, model_config=model)
-    run_dir = run_train(cfg, resume=resume, progress=not quiet)
+    from gan_probe.preemption import PREEMPTED_EXIT_CODE, Preempted
+
+    try:
+        run_dir = run_train(cfg, resume=resume, progress=not quiet)
+    except Preempted as e:  # a scheduler's SIGTERM / SIGUSR1: checkpoint written, exit 75 to be requeued
+        typer.echo(f"preempted: {e}", err=True)
+        raise typer.Exit(PREEMPTED_EXIT_CODE) from None
     typer.echo(f"run written to {run_dir}")
 
 

@@ -83,8 +83,10 @@ def source_to_features(source: Source, opts: ExtractOptions, get_extractor: Call
     if key is not None:
         hit = _cached(source, key, need_features, need_logits, opts.cache_root, load_arrays)
         if hit is not None:
+            hit.notes[:0] = source.notes
             return hit
     result = _extract(source, opts, get_extractor(), need_features, need_logits)
+    result.notes[:0] = source.notes
     if key is not None:
         save_arrays(STATS_KIND, key, {"mu": result.mu, "sigma": result.sigma, "n": np.array(result.n)},
                     opts.cache_root)

@@ -109,10 +109,18 @@ def compute_scores(gen: str | os.PathLike, ref: str | os.PathLike | None, metric
     if protocol.get("reference_weights") is False:
         out["warnings"].append(f"{protocol['weights']} is not pytorch-fid's weights file (its SHA-256 does not start "
                                "with 6726825d): these numbers are not comparable with pytorch-fid's or published ones")
+    if ref_res is not None:
+        from gan_probe.metrics.statsfile import protocol_mismatch
+
+        warning = protocol_mismatch(gen_src.spec, _side_tags(gen_res, protocol), ref_src.spec,
+                                    _side_tags(ref_res, protocol))
+        if warning:
+            out["warnings"].append(warning)
     if save_stats:
         from gan_probe.metrics.statsfile import save_statistics
 
-        out["saved_stats"] = str(save_statistics(save_stats, gen_res.mu, gen_res.sigma))
+        tags = _side_tags(gen_res, protocol) if gen_src.kind != "npz" else None
+        out["saved_stats"] = str(save_statistics(save_stats, gen_res.mu, gen_res.sigma, tags=tags))
     out.update(results_to_scores(gen_res, ref_res, metrics, opts, out["warnings"]))
     return out
 
@@ -134,7 +142,7 @@ def _npz_side(source):
 def _extract_sides(sides, opts: ScoreOptions):
     from gan_probe.device import resolve_device
     from gan_probe.features.inception import (EXTRACTOR, INPUT_SIZE, InceptionExtractor, find_inception_weights,
-                                              is_reference_weights)
+                                              is_reference_weights, weights_sha256)
     from gan_probe.metrics.extract import ExtractOptions, source_to_features
 
     device = resolve_device(opts.device)
@@ -155,11 +163,58 @@ def _extract_sides(sides, opts: ScoreOptions):
     results = [source_to_features(s, eopts, get_extractor, need_features=f, need_logits=lg) for s, f, lg in sides]
     reference = is_reference_weights(weights)
     protocol = {"extractor": EXTRACTOR if reference else f"{EXTRACTOR} [NON-REFERENCE WEIGHTS]",
-                "weights": str(weights), "reference_weights": reference, "dims": opts.dims,
+                "weights": str(weights), "weights_sha256": weights_sha256(weights), "reference_weights": reference,
+                "dims": opts.dims,
                 "resize": f"bilinear to {INPUT_SIZE}x{INPUT_SIZE}, align_corners=False, no antialias (pytorch-fid)",
                 "input": "uint8 RGB (grayscale/RGBA/palette converted; generated samples rounded to uint8)",
                 "device": str(device)}
     return results, protocol
+
+
+def _side_tags(r, protocol: dict) -> dict:
+    """The tags of one side's statistics: a statistics file's own (empty if another tool wrote it), or
+    the protocol this run extracted with, the side's N and its source fingerprint."""
+    import hashlib
+    import json
+
+    from gan_probe.metrics.statsfile import load_tags
+
+    if r.source.kind == "npz":
+        return load_tags(r.source.path)
+    from gan_probe.features.inception import EXTRACTOR, PREPROCESSING
+
+    fingerprint = hashlib.sha256(json.dumps(r.source.fingerprint, sort_keys=True, default=str).encode()).hexdigest()
+    return {"encoder": EXTRACTOR, "weights_sha256": protocol["weights_sha256"], "protocol": PREPROCESSING,
+            "dims": str(protocol["dims"]), "n": str(r.n), "source": r.source.spec, "source_fingerprint": fingerprint}
+
+
+def compute_statistics(source: str | os.PathLike, out: str | os.PathLike,
+                       options: ScoreOptions | None = None) -> dict:
+    """Write ``source``'s reference statistics to ``out`` (``.npz``: ``mu``, ``sigma``, readable by
+    pytorch-fid, plus the tags of :mod:`gan_probe.metrics.statsfile`), as ``gan-probe stats``; returns
+    what was written (path, source, kind, N and the tags) and any warnings."""
+    from gan_probe.metrics.sources import open_source
+    from gan_probe.metrics.statsfile import save_statistics
+
+    opts = options or ScoreOptions()
+    if Path(out).suffix != ".npz":
+        raise GanProbeError(f"out must be a .npz path (got {out})", param="out")
+    check_writable(out)
+    if opts.dims not in (64, 192, 768, 2048):
+        raise GanProbeError(f"dims must be one of 64, 192, 768, 2048 (got {opts.dims})", param="dims")
+    src = open_source(source, n=opts.n, seed=opts.seed, skip_bad=opts.skip_bad, data_root=opts.data_root,
+                      download=opts.data_download)
+    if src.kind == "npz":
+        raise GanProbeError(f"{src.spec} already holds statistics; give images (a folder, array, archive, "
+                            f"checkpoint or dataset)")
+    (res,), protocol = _extract_sides([(src, False, False)], opts)
+    tags = _side_tags(res, protocol)
+    path = save_statistics(out, res.mu, res.sigma, tags=tags)
+    warnings = list(res.notes)
+    if protocol.get("reference_weights") is False:
+        warnings.append(f"{protocol['weights']} is not pytorch-fid's weights file: these statistics are not "
+                        "comparable with pytorch-fid's or published ones")
+    return {"out": str(path), "source": _side_summary(res), "tags": tags, "warnings": warnings}
 
 
 def _side_summary(r) -> dict:
