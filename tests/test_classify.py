@@ -411,3 +411,129 @@ def test_device_resident_float16_rows_give_the_same_products():
     torch.testing.assert_close(streamed.rmatmul(u), resident.rmatmul(u))
     expected = np.concatenate([x.astype(np.float32), np.ones((50, 1), np.float32)], 1) @ v.numpy()
     np.testing.assert_allclose(streamed.matmul(v).numpy(), expected, rtol=1e-4, atol=1e-4)
+
+
+# ---------------------------------------------------------------- fair baselines, the grid edge, paired draws
+
+def _digits_pixels_split(scale=1 / 16):
+    """sklearn's 8x8 digits as raw 64-d features: on this scale the best C (about 1) lies above
+    the grid 1e-3..1e-1 used below."""
+    from sklearn.datasets import load_digits
+
+    x, y = load_digits(return_X_y=True)
+    fs = cf.FeatureSet((x * scale).astype(np.float32), y)
+    rest, test = C.stratified_split(np.arange(len(y)), y, 0.25)
+    pool, val = C.stratified_split(rest, y, 0.2)
+    return C.Split(fs, pool, val, fs, test)
+
+
+def test_c_search_extends_past_the_top_edge_until_accuracy_stops_rising():
+    split = _digits_pixels_split()
+    grid = (1e-3, 1e-2, 1e-1)
+    opts = C.ClassifyOptions(labels_per_class=3, repeats=1, val_draws=2, c_grid=grid, extend_grid=True)
+    r = C.evaluate_protocol(split, C.PROTOCOLS["digits"], opts)
+    scores = {v["C"]: v["accuracy_mean"] for v in r["validation"]}
+    assert r["c_grid"] == list(grid) and r["c_extended"][0] == pytest.approx(1.0)
+    assert scores[r["c_extended"][0]] > scores[1e-1]  # the top of the grid was not the best
+    assert r["C"] not in grid and r["C"] == max(scores, key=lambda c: (scores[c], -c))
+    last = r["c_extended"][-1]
+    assert scores[last] <= scores[r["C"]] and not r["c_warnings"]  # stopped when it no longer rose
+    for extend in (False, None):  # a grid given is searched as given unless extend_grid=True: it warns
+        fixed = C.evaluate_protocol(split, C.PROTOCOLS["digits"], C.ClassifyOptions(
+            labels_per_class=3, repeats=1, val_draws=2, c_grid=grid, extend_grid=extend))
+        assert fixed["C"] == 1e-1 and fixed["c_extended"] == []
+        assert len(fixed["c_warnings"]) == 1 and "top of the searched grid" in fixed["c_warnings"][0]
+
+
+def test_c_search_rule_bottom_edge_bound_and_fixed_protocol_grid():
+    def run(score, grid, extend):
+        validation, warnings = [], []
+        for c in C.c_search(grid, validation, extend, warnings):
+            validation.append({"C": c, "accuracy_mean": score(c), "accuracy_std": 0.0})
+        return [v["C"] for v in validation], warnings
+
+    tried, warnings = run(lambda c: -abs(np.log10(c) + 5), (1e-3, 1e-2), True)  # best at 1e-5, below the grid
+    assert tried == pytest.approx([1e-3, 1e-2, 1e-4, 1e-5, 1e-6]) and not warnings
+    tried, warnings = run(lambda c: c, (1e-2, 1e-1), True)  # rising for ever: bounded, then a warning
+    assert tried == pytest.approx([1e-2, 1e-1, 1, 10, 100]) and "still rising" in warnings[0]
+    tried, warnings = run(lambda c: 1.0, (1e-2, 1e-1), True)  # flat: one step, then stop
+    assert tried == pytest.approx([1e-2, 1e-1, 1e-3]) and not warnings
+    tried, warnings = run(lambda c: -abs(c - 5e-3), C.AUTHORS_C_GRID, True)  # inside: nothing added
+    assert tried == list(C.AUTHORS_C_GRID) and not warnings
+    assert not C.PROTOCOLS["svhn"].extend_grid and C.PROTOCOLS["digits"].extend_grid
+    tried, warnings = run(lambda c: c, C.AUTHORS_C_GRID, C.PROTOCOLS["svhn"].extend_grid)
+    assert tried == list(C.AUTHORS_C_GRID) and "part of this protocol" in warnings[0]
+
+
+def test_paired_comparison_uses_identical_draws():
+    split = _digits_pixels_split()
+    other = C.Split(cf.FeatureSet(np.sqrt(split.train.features), split.train.labels), split.pool, split.validation,
+                    cf.FeatureSet(np.sqrt(split.test.features), split.test.labels), split.test_rows)
+    opts = C.ClassifyOptions(labels_per_class=3, repeats=4, val_draws=1, c_grid=(1e-2, 1e-1), seed=5)
+    a = {**C.evaluate_protocol(split, C.PROTOCOLS["digits"], opts), "features": "a"}
+    b = {**C.evaluate_protocol(other, C.PROTOCOLS["digits"], opts), "features": "b"}
+    expected = [cf.indices_digest(C.draw_labels(split.train.labels, split.pool, 3, C.draw_rng(5, C.STAGE_TEST, r)))
+                for r in range(4)]
+    assert a["draws"] == b["draws"] == expected and len(set(expected)) == 4
+    p = C.paired_comparison(a, b)
+    d = np.asarray(a["accuracy"]["values"]) - np.asarray(b["accuracy"]["values"])
+    assert p["difference"]["values"] == d.tolist() and p["draws"] == 4 and p["same_draws"]
+    assert p["difference"]["mean"] == pytest.approx(d.mean()) and p["difference"]["std"] == pytest.approx(d.std())
+    assert p["favour_features"] + p["favour_baseline"] + p["ties"] == 4
+    assert p["favour_features"] == int((d > 0).sum())
+    c = {**C.evaluate_protocol(split, C.PROTOCOLS["digits"], C.ClassifyOptions(
+        labels_per_class=3, repeats=4, val_draws=1, c_grid=(1e-2, 1e-1), seed=6)), "features": "c"}
+    with pytest.raises(AssertionError, match="different label draws"):
+        C.paired_comparison(a, c)
+
+
+def _paired(mean, std, n=10, wins=6):
+    return {"random-disc": {"draws": n, "difference": {"mean": mean, "std": std}, "favour_features": wins,
+                            "favour_baseline": n - wins}}
+
+
+def test_verdict_says_nothing_measurable_within_the_spread():
+    v = C.verdict("disc", _paired(0.0016, 0.0083))
+    assert v["gain_over_random"] is False and "add nothing measurable over a random network" in v["text"]
+    assert "+0.16 ± 0.83" in v["text"]
+    assert C.verdict("disc", _paired(0.02, 0.005))["gain_over_random"] is True
+    assert "worse" in C.verdict("disc", _paired(-0.02, 0.005))["text"]
+    for none in (C.verdict("disc", {}), C.verdict("disc", _paired(0.05, 0.0, n=1)), C.verdict("random-disc", {})):
+        assert none["gain_over_random"] is None and none["text"].startswith("no verdict")
+
+
+def test_fair_random_baseline_recomputes_bn_and_its_c_is_inside_the_grid(monkeypatch):
+    """On the shipped digits model the random D's BatchNorm statistics are re-estimated by default
+    and its best C is then an inside point of the default grid (with the initial statistics it is 10,
+    the top: docs/classify.md)."""
+    seen = []
+    real = cf.recompute_bn_statistics
+
+    def spy(module, *a, **k):
+        n = real(module, *a, **k)
+        bn = [m for m in module.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+        seen.append(all(not torch.allclose(m.running_var, torch.ones_like(m.running_var)) for m in bn))
+        return n
+
+    monkeypatch.setattr(cf, "recompute_bn_statistics", spy)
+    r = C.classify(ROOT / "reference_models" / "digits", "random-disc", "digits",
+                   C.ClassifyOptions(labels_per_class=3, repeats=1, val_draws=2, use_cache=False))
+    assert seen == [True] and r["bn_stats"] == "recompute"
+    assert min(C.WIDE_C_GRID) < r["C"] < max(C.WIDE_C_GRID) and r["c_extended"] == [] and not r["c_warnings"]
+
+
+def test_run_classify_reports_baselines_paired_over_the_same_draws(tiny_checkpoint, tmp_path):
+    opts = C.ClassifyOptions(labels_per_class=2, repeats=3, val_draws=1, c_grid=(1e-2, 1.0))
+    s = C.run_classify(tiny_checkpoint, "disc", "digits", opts, out=tmp_path / "o")
+    assert set(s["baselines"]) == set(s["paired"]) == {"random-disc", "pixels"}
+    assert s["bn_stats"] == "eval" and s["baselines"]["random-disc"]["bn_stats"] == "recompute"
+    for name, b in s["baselines"].items():
+        assert b["draws"] == s["draws"] and len(s["draws"]) == 3
+        d = np.asarray(s["accuracy"]["values"]) - np.asarray(b["accuracy"]["values"])
+        assert s["paired"][name]["difference"]["values"] == pytest.approx(d.tolist())
+    assert s["verdict"] == C.verdict("disc", s["paired"])
+    assert json.loads((tmp_path / "o" / "summary.json").read_text()) == json.loads(json.dumps(s))
+    alone = C.run_classify(tiny_checkpoint, "disc", "digits", C.ClassifyOptions(
+        labels_per_class=2, repeats=3, val_draws=1, c_grid=(1e-2, 1.0), baselines=()), out=tmp_path / "p")
+    assert alone["baselines"] == {} and alone["verdict"]["gain_over_random"] is None
+    assert alone["accuracy"] == s["accuracy"] and "--no-baselines" in alone["argv"]

@@ -39,6 +39,8 @@ from gan_probe.svm import (DEFAULT_CHUNK_BYTES, LinearModel, fit_linear_svm, res
 AUTHORS_C_GRID = (1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2)  # their svhn_semisup_analysis.py
 WIDE_C_GRID = (1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0)
 STAGE_VALIDATION, STAGE_TEST = 0, 1
+GRID_STEP, GRID_MAX_STEPS = 10.0, 3  # an edge C extends the grid by x10 steps, at most 3 (x1000)
+BASELINES = ("random-disc", "pixels")  # what every run is compared with, paired over the same draws
 
 PAPER = {  # (protocol, labels per class) -> the paper's DCGAN + L2-SVM number
     ("cifar10", 0): {"source": "Table 1, CIFAR-10, all labels (D trained on Imagenet-1k)", "accuracy": 0.828},
@@ -58,13 +60,14 @@ class Protocol:
     c_grid: tuple[float, ...] = WIDE_C_GRID
     spread: float = 1.0  # reported +- spread x std (the authors' SVHN script: 1.96)
     report: str = "accuracy"  # the paper's quantity: accuracy or error
+    extend_grid: bool = True  # False: the grid is part of the protocol (a chosen C at an edge only warns)
 
 
 PROTOCOLS = {
     "digits": Protocol("digits", "digits:train", "digits:test"),
     "cifar10": Protocol("cifar10", "cifar10:train", "cifar10:test", labels_per_class=0, repeats=10),
     "svhn": Protocol("svhn", "svhn:train", "svhn:test", labels_per_class=100, repeats=100, val_draws=10,
-                     c_grid=AUTHORS_C_GRID, spread=1.96, report="error"),
+                     c_grid=AUTHORS_C_GRID, spread=1.96, report="error", extend_grid=False),
     "folder": Protocol("folder", None, None),
 }
 SHUFFLED_VALIDATION = {"cifar10": 5000, "svhn": 10000}  # first N of the RandomState(42) shuffle
@@ -139,7 +142,10 @@ class ClassifyOptions:
     seed: int = 0
     solver: str = "auto"
     standardize: bool = False
-    bn_stats: str = "eval"
+    bn_stats: str = "auto"  # auto: recompute for random-disc (the fair control), eval for a trained D
+    extend_grid: bool | None = None  # None: extend the protocol's default grid, except svhn's (the
+    # authors': warn); a c_grid given is searched as given (warn)
+    baselines: tuple[str, ...] = BASELINES  # compared with the features, paired over the same draws
     device: str = "cpu"
     batch_size: int = 256
     num_workers: int = 0
@@ -255,23 +261,27 @@ def evaluate_protocol(split: Split, protocol: Protocol, opts: ClassifyOptions) -
 
     t0 = time.perf_counter()
     validation = []
+    extend = (protocol.extend_grid and opts.c_grid is None) if opts.extend_grid is None else opts.extend_grid
+    c_warnings: list[str] = []
+    search = c_search(grid, validation, extend, c_warnings)
     if opts.C is not None:
         best_c = float(opts.C)
     else:
         x_val, y_val = _rows(split.train, split.validation), y_train[np.sort(split.validation)]
         draws = [draw(STAGE_VALIDATION, i) for i in range(val_draws)]
-        for C in grid:
+        for C in search:
             accs = [float(np.mean(fit(idx, C).predict(x_val, opts.chunk_bytes) == y_val)) for idx in draws]
             validation.append({"C": C, "accuracy_mean": float(np.mean(accs)), "accuracy_std": float(np.std(accs))})
-        best_c = max(validation, key=lambda v: (v["accuracy_mean"], -v["C"]))["C"]  # ties: the smaller C
+        best_c = best_of(validation)["C"]  # ties: the smaller C
     t_val = time.perf_counter() - t0
 
     x_test = _rows(split.test, split.test_rows)
     y_test = split.test.labels[np.sort(split.test_rows)]
-    values, n_labels = [], 0
+    values, n_labels, draw_ids = [], 0, []
     for r in range(repeats):
         idx = np.union1d(split.pool, split.validation) if all_labels else draw(STAGE_TEST, r)
         n_labels = len(idx)
+        draw_ids.append(cf.indices_digest(idx))
         model = fit(idx, best_c)
         values.append(float(np.mean(model.predict(x_test, opts.chunk_bytes) == y_test)))
     acc = np.asarray(values)
@@ -283,7 +293,10 @@ def evaluate_protocol(split: Split, protocol: Protocol, opts: ClassifyOptions) -
         "val_draws": val_draws if opts.C is None else 0,
         "C": best_c,
         "c_grid": list(grid) if opts.C is None else [best_c],
+        "c_extended": [v["C"] for v in validation[len(grid):]],
+        "c_warnings": c_warnings,
         "validation": validation,
+        "draws": draw_ids,
         "accuracy": {"mean": float(acc.mean()), "std": float(acc.std()), "values": values},
         "error": {"mean": float(err.mean()), "std": float(err.std()),
                   "spread": protocol.spread, "plus_minus": float(protocol.spread * err.std())},
@@ -293,6 +306,38 @@ def evaluate_protocol(split: Split, protocol: Protocol, opts: ClassifyOptions) -
                   "test": int(len(split.test_rows))},
         "time_s": {"validation": round(t_val, 3), "test": round(time.perf_counter() - t0 - t_val, 3)},
     }
+
+
+def c_search(grid: tuple[float, ...], validation: list[dict], extend: bool, warnings: list[str]):
+    """The C values to score: ``grid``, then, while the best C (read from ``validation``, which the
+    caller fills as it scores each value) sits at an edge of what was tried, one more x10 step past
+    that edge, as long as validation accuracy rises, at most GRID_MAX_STEPS steps per side. With
+    ``extend`` False (a protocol's fixed grid) or at the bound, a warning goes into ``warnings``."""
+    yield from grid
+    if not validation:
+        return
+    for up in (True, False):
+        before = None  # the best mean accuracy before the last step on this side
+        for step in range(GRID_MAX_STEPS + 1):
+            best = best_of(validation)
+            tried = [v["C"] for v in validation]
+            edge = max(tried) if up else min(tried)
+            if best["C"] != edge or (before is not None and best["accuracy_mean"] <= before):
+                break  # inside the grid, or no longer rising (a tie going down keeps the smaller C)
+            if not extend or step == GRID_MAX_STEPS:
+                why = ("the grid is part of this protocol" if not extend else
+                       f"still rising after {GRID_MAX_STEPS} x{GRID_STEP:g} steps")
+                warnings.append(f"chosen C={edge:g} is at the {'top' if up else 'bottom'} of the searched grid "
+                                f"({why}): a C {'above' if up else 'below'} it may score better, so these "
+                                "features may be under-tuned")
+                break
+            before = best["accuracy_mean"]
+            yield edge * GRID_STEP if up else edge / GRID_STEP
+
+
+def best_of(validation: list[dict]) -> dict:
+    """The validation entry with the highest mean accuracy (ties: the smaller C)."""
+    return max(validation, key=lambda v: (v["accuracy_mean"], -v["C"]))
 
 
 def class_count(dataset: str) -> int:
@@ -323,10 +368,9 @@ def classify(checkpoint, features: str, dataset: str, opts: ClassifyOptions) -> 
     from gan_probe.checkpoint import load_checkpoint, model_config, resolve_checkpoint
     from gan_probe.device import resolve_device
 
-    if opts.bn_stats not in cf.BN_MODES:
-        raise GanProbeError(f"unknown --bn-stats {opts.bn_stats!r}; choose one of {', '.join(cf.BN_MODES)}")
     _check_counts(opts)
-    opts = replace(resolve_labels(opts, dataset), device=str(resolve_device(str(opts.device))))
+    opts = replace(resolve_labels(opts, dataset), device=str(resolve_device(str(opts.device))),
+                   bn_stats=cf.bn_mode_for(features, opts.bn_stats))
     protocol, spec = protocol_for(dataset)
     path = resolve_checkpoint(checkpoint)
     config = model_config(load_checkpoint(path))
@@ -357,6 +401,66 @@ def classify(checkpoint, features: str, dataset: str, opts: ClassifyOptions) -> 
     }
 
 
+BASELINE_KEYS = ("features", "feature_dim", "bn_stats", "standardize", "C", "c_grid", "c_extended", "c_warnings",
+                 "validation", "accuracy", "error", "draws", "cache_keys", "from_cache")
+
+
+def classify_with_baselines(checkpoint, features: str, dataset: str, opts: ClassifyOptions) -> dict:
+    """:func:`classify` for ``features``, then for each of ``opts.baselines`` (the fair random D:
+    BatchNorm ``auto``, i.e. recomputed; pixels) on the same protocol, seed and so the same label
+    draws; each compared with ``features`` draw by draw (:func:`paired_comparison`), and the
+    verdict (:func:`verdict`). With a fixed ``C`` every feature space uses it; else each has its
+    own C search."""
+    results = classify(checkpoint, features, dataset, opts)
+    baselines, paired = {}, {}
+    for name in dict.fromkeys(opts.baselines):
+        if name == results["features"]:
+            continue
+        other = classify(checkpoint, name, dataset, replace(opts, bn_stats="auto"))
+        baselines[name] = {k: other[k] for k in BASELINE_KEYS}
+        results["time_s"][name] = round(sum(other["time_s"].values()), 3)  # timings stay under time_s
+        paired[name] = paired_comparison(results, other)
+    results.update(baselines=baselines, paired=paired, verdict=verdict(results["features"], paired))
+    return results
+
+
+def paired_comparison(ours: dict, base: dict) -> dict:
+    """Test accuracy of ``ours`` minus ``base``, draw by draw. Both must have scored the very same
+    label draws (their ``draws``, the digests of each draw's indices, must be equal)."""
+    if ours["draws"] != base["draws"]:
+        raise AssertionError(f"{ours['features']} and {base['features']} were scored on different label draws")
+    d = np.asarray(ours["accuracy"]["values"]) - np.asarray(base["accuracy"]["values"])
+    return {"baseline": base["features"], "draws": len(d), "same_draws": True,
+            "difference": {"mean": float(d.mean()), "std": float(d.std()), "values": d.tolist()},
+            "favour_features": int((d > 0).sum()), "favour_baseline": int((d < 0).sum()),
+            "ties": int((d == 0).sum())}
+
+
+def verdict(features: str, paired: dict) -> dict:
+    """What the paired comparison with the random network shows, in one sentence. A difference
+    counts only when its mean exceeds its spread (the std of the per-draw differences)."""
+    p = paired.get("random-disc")
+    if features == "random-disc":
+        return {"gain_over_random": None, "text": "no verdict: these are the random network's features (the control)"}
+    if p is None:
+        return {"gain_over_random": None,
+                "text": "no verdict: not compared with a random network (the random-disc baseline was not run)"}
+    m, sd, n = 100 * p["difference"]["mean"], 100 * p["difference"]["std"], p["draws"]
+    if n < 2:
+        return {"gain_over_random": None,
+                "text": f"no verdict: one draw ({m:+.2f} points vs random-disc) has no spread to judge by"}
+    tally = f"{n} paired draws, {p['favour_features']} favour {features}, {p['favour_baseline']} random-disc"
+    if m > sd:
+        return {"gain_over_random": True,
+                "text": f"{features} features beat a random network by {m:+.2f} ± {sd:.2f} points ({tally})"}
+    if -m > sd:
+        return {"gain_over_random": False,
+                "text": f"{features} features do worse than a random network by {-m:.2f} ± {sd:.2f} points ({tally})"}
+    return {"gain_over_random": False,
+            "text": f"{features} features add nothing measurable over a random network on this data: "
+                    f"{m:+.2f} ± {sd:.2f} points ({tally})"}
+
+
 def run_classify(checkpoint, features: str = "disc", dataset: str = "digits", opts: ClassifyOptions | None = None,
                  *, out: str | os.PathLike | None = None) -> dict:
     """``gan-probe classify``: :func:`classify`, its summary.json in ``out`` (default
@@ -365,11 +469,11 @@ def run_classify(checkpoint, features: str = "disc", dataset: str = "digits", op
     from gan_probe import runs
 
     opts = opts or ClassifyOptions()
-    results = classify(checkpoint, features, dataset, opts)
+    results = classify_with_baselines(checkpoint, features, dataset, opts)
     folder = Path(out) if out is not None else runs.default_out(results["checkpoint"], "classify")
     settings = {k: v for k, v in asdict(opts).items() if k not in ("progress", "extras")}
     settings.update(features=features, dataset=dataset, device=results["device"],
-                    c_grid=None if opts.c_grid is None else list(opts.c_grid))
+                    c_grid=None if opts.c_grid is None else list(opts.c_grid), baselines=list(opts.baselines))
     summary = runs.new_summary("classify", results, argv=_command_line(checkpoint, features, dataset, opts, out),
                                settings=settings, provenance=runs.provenance(checkpoint, dataset=dataset),
                                seed=opts.seed, files={"summary": str(folder / runs.SUMMARY_FILE)},
@@ -390,7 +494,8 @@ def _command_line(checkpoint, features: str, dataset: str, opts: ClassifyOptions
              if getattr(opts, name) != getattr(default, name)}
     flags.update(c_grid=opts.c_grid, c=opts.C, standardize=opts.standardize,
                  store=None if opts.store_dtype == default.store_dtype else opts.store_dtype,
-                 no_cache=not opts.use_cache,
+                 no_cache=not opts.use_cache, no_baselines=not opts.baselines,
+                 extend_grid=opts.extend_grid is True, no_extend_grid=opts.extend_grid is False,
                  chunk_mb=None if opts.chunk_bytes == default.chunk_bytes else opts.chunk_bytes >> 20, out=out)
     return runs.command_line("classify", checkpoint, "--features", features, "--dataset", dataset, **flags)
 

@@ -31,6 +31,7 @@ from gan_probe.io import atomic_path
 from gan_probe.progress import progress_bar
 
 BN_MODES = ("eval", "recompute")
+BN_CHOICES = ("auto",) + BN_MODES  # auto: recompute for random-disc, eval otherwise (bn_mode_for)
 STORE_DTYPES = ("float16", "float32")
 FLOAT16_MAX = 65504.0
 CACHE_KIND = "classify-features"
@@ -248,6 +249,23 @@ def indices_digest(indices: np.ndarray | None) -> str:
     if indices is None:
         return "all"
     return hashlib.sha256(np.asarray(indices, dtype=np.int64).tobytes()).hexdigest()[:16]
+
+
+def bn_mode_for(features: str, bn_stats: str) -> str:
+    """The BatchNorm mode ``bn_stats`` means for a feature space: ``auto`` is ``recompute`` for
+    ``random-disc`` and ``eval`` for everything else.
+
+    A random D's running statistics are BatchNorm's initial ones (mean 0, variance 1), not those of
+    its activations on images: every BN layer then rescales by the wrong amount, the pooled features
+    come out on another scale and the SVM's best C leaves the grid (on digits: C=10, the top, and
+    91.89%). Recomputed over the training pool (the authors' procedure for their trained D), each
+    layer normalises as in training and the control is tuned fairly (93.31%, C=0.01; docs/classify.md).
+    A trained D's running statistics are real, so it keeps them unless asked."""
+    if bn_stats not in BN_CHOICES:
+        raise GanProbeError(f"unknown --bn-stats {bn_stats!r}; choose one of {', '.join(BN_CHOICES)}")
+    if bn_stats == "auto":
+        return "recompute" if features == "random-disc" else "eval"
+    return bn_stats
 
 
 def make_feature_space(name: str, checkpoint, device: torch.device, seed: int = 0) -> FeatureSpace:

@@ -53,9 +53,18 @@ def classify(
     standardize: Annotated[bool, typer.Option("--standardize/--no-standardize",
                                               help="Standardise features (pool statistics); the authors did not."
                                               )] = False,
-    bn_stats: Annotated[str, typer.Option("--bn-stats", help="eval: D's running statistics; recompute: "
-                                                             "re-estimate them over the training pool (the "
-                                                             "authors).")] = "eval",
+    bn_stats: Annotated[str, typer.Option("--bn-stats", help="auto: recompute for random-disc (the fair "
+                                                             "control), eval otherwise; eval: D's running "
+                                                             "statistics; recompute: re-estimate them over the "
+                                                             "training pool (the authors).")] = "auto",
+    extend_grid: Annotated[bool | None, typer.Option(
+        "--extend-grid/--no-extend-grid", help="When the chosen C is at an edge of the grid, extend the grid "
+                                               "(x10 steps) while validation accuracy rises, or only warn. "
+                                               "Default: extend the default grid, except svhn's (the authors': warn); a "
+                                               "--c-grid is searched as given (warn).")] = None,
+    no_baselines: Annotated[bool, typer.Option("--no-baselines", help="Skip the baselines (fair random D, "
+                                                                      "pixels) and the paired comparison.")]
+    = False,
     store: Annotated[str, typer.Option("--store", help="float16 | float32: feature storage in the cache.")]
     = "float16",
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Keep features in memory; write no cache.")] = False,
@@ -72,12 +81,13 @@ def classify(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Linear L2-SVM on a GAN's discriminator features (paper section 5.1, Tables 1 and 2)."""
-    from gan_probe.analysis.classify import ClassifyOptions, run_classify
+    from gan_probe.analysis.classify import BASELINES, ClassifyOptions, run_classify
     from gan_probe.errors import GanProbeError
 
     opts = ClassifyOptions(labels_per_class=labels_per_class, labels=labels, repeats=repeats, val_draws=val_draws,
                            c_grid=_parse_grid(c_grid) if c_grid else None, C=c, seed=seed, solver=solver,
-                           standardize=standardize, bn_stats=bn_stats, device=device, batch_size=batch_size,
+                           standardize=standardize, bn_stats=bn_stats, extend_grid=extend_grid,
+                           baselines=() if no_baselines else BASELINES, device=device, batch_size=batch_size,
                            num_workers=num_workers, data_root=str(data_root) if data_root else None,
                            store_dtype=store, use_cache=not no_cache, chunk_bytes=chunk_mb << 20,
                            progress=not (quiet or json_out))
@@ -107,29 +117,48 @@ def _parse_grid(text: str) -> tuple[float, ...]:
 
 def _print_table(s: dict, folder: Path) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     spread = s["error"]["spread"]
     pm = f"± {spread:g}·std" if spread != 1 else "± std"
-    t = Table(title=f"L2-SVM on {s['features']} features ({s['feature_dim']:,}-d), {s['dataset']}",
-              caption=f"{pm} over the label draws")
-    t.add_column("")
-    t.add_column("labels")
-    t.add_column("test accuracy", justify="right")
-    t.add_column("test error", justify="right")
-    a, e = s["accuracy"], s["error"]
     per = "all" if s["labels_per_class"] == 0 else f"{s['labels_per_class']}/class"
-    t.add_row("gan-probe", f"{s['labels']:,} ({per}) x {s['repeats']}",
-              f"{100 * a['mean']:.2f}% ± {100 * spread * a['std']:.2f}",
-              f"{100 * e['mean']:.2f}% ± {100 * e['plus_minus']:.2f}")
+    t = Table(title=f"L2-SVM on {s['features']} features ({s['feature_dim']:,}-d), {s['dataset']}, "
+                    f"{s['labels']:,} labels ({per}) x {s['repeats']} draws",
+              caption=f"{pm} over the label draws. Δ: {s['features']} minus the row, paired over the same draws "
+                      f"(mean ± std of the per-draw differences, in points; draws favouring {s['features']} / "
+                      "the row)")
+    error = s["report"] == "error"  # the protocol's quantity (svhn: error, as Table 2)
+    for col, justify in (("features", "left"), ("BatchNorm", "left"), ("C", "right"),
+                         ("test error" if error else "test accuracy", "right"), (f"Δ vs {s['features']}", "right")):
+        t.add_column(col, justify=justify, overflow="fold")
+
+    def row(name: str, r: dict, delta: str = "") -> None:
+        v = r["error" if error else "accuracy"]
+        c = f"{r['C']:g}" + (" (edge!)" if r.get("c_warnings") else "")
+        t.add_row(name, r["bn_stats"], c, f"{100 * v['mean']:.2f}% ± {100 * spread * v['std']:.2f}", delta)
+
+    row(s["features"], s)
+    for name, b in s.get("baselines", {}).items():
+        p = s["paired"][name]
+        d = p["difference"]
+        fair = " (fair)" if name == "random-disc" and b["bn_stats"] == "recompute" else ""
+        row(name, {**b, "bn_stats": b["bn_stats"] + fair},
+            f"{100 * d['mean']:+.2f} ± {100 * d['std']:.2f} ({p['favour_features']}/{p['favour_baseline']})")
     p = s.get("paper")
     if p:
         acc = p.get("accuracy", 1 - p["error"] if "error" in p else None)
         std = f" ± {100 * p['std']:.1f}" if "std" in p else ""
-        t.add_row(f"paper ({p['source']})", "", f"{100 * acc:.1f}%{std}", f"{100 * (1 - acc):.2f}%")
+        t.add_row(f"paper ({p['source']})", "", "", f"{100 * (1 - acc if error else acc):.2f}%{std}", "")
     c = Console()
     c.print(t)
-    c.print(f"C = {s['C']:g} (chosen on {s['sizes']['validation']:,} validation images over "
-            f"{s['val_draws']} draw{'s' if s['val_draws'] != 1 else ''} per C), solver {s['solver']}, "
-            f"BatchNorm {s['bn_stats']}, "
+    if s.get("verdict"):
+        c.print(f"[bold]{escape(s['verdict']['text'])}[/bold]")
+    for name, r in [(s["features"], s), *s.get("baselines", {}).items()]:
+        for w in r.get("c_warnings", []):
+            c.print(f"[yellow]warning ({name}): {escape(w)}[/yellow]")
+        if r.get("c_extended"):
+            c.print(f"{name}: grid extended to C = {', '.join(f'{v:g}' for v in r['c_extended'])}")
+    c.print(f"C chosen on {s['sizes']['validation']:,} validation images over "
+            f"{s['val_draws']} draw{'s' if s['val_draws'] != 1 else ''} per C, solver {s['solver']}, "
             f"{'standardised' if s['standardize'] else 'unstandardised'} features; written {folder / 'summary.json'}")
