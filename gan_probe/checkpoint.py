@@ -120,7 +120,7 @@ def _load_network(path: str | os.PathLike, key: str, device: str | torch.device)
 
 def make_state(*, model: DCGANConfig, train: dict, G: torch.nn.Module, D: torch.nn.Module,
                opt_g: torch.optim.Optimizer | None, opt_d: torch.optim.Optimizer | None,
-               step: int, epoch: int, rng: dict[str, Any] | None = None) -> dict[str, Any]:
+               step: int, epoch: int, rng: dict[str, Any] | None = None, world_size: int = 1) -> dict[str, Any]:
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -133,6 +133,7 @@ def make_state(*, model: DCGANConfig, train: dict, G: torch.nn.Module, D: torch.
         "step": int(step),
         "epoch": int(epoch),
         "rng": rng or {},
+        "world_size": int(world_size),  # processes that trained it (a resume must use as many)
     }
 
 

@@ -43,6 +43,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
+from gan_probe.device import exact_float32, float64_device
 from gan_probe.errors import GanProbeError
 
 # elements of one float32 distance block when block_size is left to us (64 MiB)
@@ -106,8 +107,10 @@ def _squared_norms(x32: torch.Tensor) -> torch.Tensor:
 
 
 def _block_sq_distances(qb32: torch.Tensor, qn: torch.Tensor, p32: torch.Tensor, pn: torch.Tensor) -> torch.Tensor:
-    """float32 squared distances of a query block to every point (clamped at 0)."""
-    d2 = torch.addmm(pn.unsqueeze(0), qb32, p32.T, beta=1.0, alpha=-2.0)
+    """float32 squared distances of a query block to every point (clamped at 0); the product is
+    IEEE float32 whatever precision the caller allowed (TF32 would void the error margin)."""
+    with exact_float32():
+        d2 = torch.addmm(pn.unsqueeze(0), qb32, p32.T, beta=1.0, alpha=-2.0)
     d2.add_(qn.unsqueeze(1))
     return d2.clamp_(min=0.0)
 
@@ -281,7 +284,7 @@ def knn(queries, points, k: int, *, block_size: int | None = None, device: str |
         raise GanProbeError(f"k must be a positive integer, got {k!r}")
     if k > available:
         raise GanProbeError(f"k = {k} nearest neighbours asked for, but there are only {available} points to search")
-    device = torch.device(device)
+    device = float64_device(device)  # it re-ranks in float64: on MPS (no float64) the search runs on the CPU
     bs = block_size or auto_block_size(len(p))
     if bs < 1:
         raise GanProbeError(f"block size must be >= 1, got {bs}")

@@ -15,6 +15,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
+from gan_probe.device import exact_float32
 from gan_probe.errors import GanProbeError
 
 from gan_probe.models import DCGANConfig, Generator, sample_z
@@ -45,11 +46,14 @@ def latents(config: DCGANConfig, seed: int, start: int, count: int) -> torch.Ten
 @torch.inference_mode()
 def generate(g: Generator, config: DCGANConfig, n: int, seed: int, batch_size: int = 256,
              device: torch.device | str = "cpu") -> Iterator[torch.Tensor]:
-    """Batches of samples in [-1, 1] (CPU tensors), G in eval mode."""
+    """Batches of samples in [-1, 1] (CPU tensors), G in eval mode, each decoded in exact float32
+    (no TF32), so a sampled folder scores as its checkpoint does on any device."""
     g.eval()
     for start in range(0, n, batch_size):
         z = latents(config, seed, start, min(batch_size, n - start)).to(device)
-        yield g(z).float().cpu()
+        with exact_float32():
+            x = g(z).float().cpu()
+        yield x
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:

@@ -33,6 +33,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
+from gan_probe.device import exact_float32, float64_device
 from gan_probe.errors import GanProbeError
 
 SOLVERS = ("auto", "sklearn", "torch")
@@ -113,7 +114,9 @@ def fit_linear_svm(x: np.ndarray, y: np.ndarray, C: float, *, solver: str = "aut
         raise GanProbeError(f"{len(x)} feature rows but {len(y)} labels")
     if solver == "sklearn":
         return _fit_sklearn(x, y, classes, C, tol, max_iter, shift, scale)
-    return _fit_torch(x, y, classes, C, torch.device(device), tol, max_iter, shift, scale, chunk_bytes)
+    # IEEE float32 products (no TF32); the span solver's float64 Gram matrix needs a float64 device (not MPS)
+    with exact_float32():
+        return _fit_torch(x, y, classes, C, float64_device(device), tol, max_iter, shift, scale, chunk_bytes)
 
 
 def _fit_sklearn(x, y, classes, C, tol, max_iter, shift, scale) -> LinearModel:

@@ -7,7 +7,14 @@ several through ``torchrun --nproc_per_node N -m gan_probe train ...``
 
 Determinism: the data order of epoch ``e`` comes from ``(seed, e)`` and the
 noise of step ``s`` on rank ``r`` from ``(seed, r, s)``, so a run killed and
-resumed from its checkpoint continues exactly where it stopped.
+resumed from its checkpoint continues exactly where it stopped (bit for bit on
+the CPU; on a GPU with ``--deterministic``). The checkpoint records the number of
+processes, and a resume under another number is refused: the data order and the
+epoch position depend on it.
+
+Precision: on CUDA GPUs with native bf16 (compute capability >= 8.0) the forward
+passes run under bf16 autocast (``--no-amp`` turns it off); everything else is
+float32. See :mod:`gan_probe.device`.
 
 RUN_DIR layout::
 
@@ -41,7 +48,8 @@ from torch.utils.data import DataLoader, DistributedSampler
 from gan_probe import checkpoint as ckpt
 from gan_probe.data import (TensorImageDataset, dataset_channels, dataset_image_size, load_dataset,
                             parse_dataset)
-from gan_probe.device import resolve_device
+from gan_probe.device import (bf16_autocast_ok, distributed_device, process_group_backend, resolve_device,
+                              training_autocast, training_determinism)
 from gan_probe.errors import GanProbeError
 from gan_probe.io import atomic_write_text
 from gan_probe.models import DCGANConfig, Discriminator, Generator, paper_config, sample_z
@@ -69,7 +77,8 @@ class TrainConfig:
     num_workers: int = 2
     data_root: str = ""
     download: bool = False
-    amp: bool = True  # bf16 autocast on CUDA; ignored on the CPU
+    amp: bool = True  # bf16 autocast on CUDA GPUs with native bf16 (compute capability >= 8.0); else ignored
+    deterministic: bool = False  # deterministic algorithms only, cuDNN autotuner off (bitwise repeatable on GPU)
     # model (ignored when --model-config gives a full DCGANConfig)
     nz: int = 100
     ngf: int = 64
@@ -125,6 +134,7 @@ class _Dist:
     rank: int = 0
     world: int = 1
     local_rank: int = 0
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
 
     @property
     def main(self) -> bool:
@@ -132,24 +142,20 @@ class _Dist:
 
 
 def _init_distributed(device_name: str) -> _Dist:
+    """This process's rank and device. Under torchrun (``WORLD_SIZE`` > 1) each process takes
+    the device of its LOCAL_RANK (``cuda:LOCAL_RANK`` for any CUDA name) and joins the process
+    group: NCCL on CUDA, gloo otherwise."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
-        return _Dist()
+        return _Dist(device=resolve_device(device_name))
     rank = int(os.environ["RANK"])
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    use_cuda = torch.cuda.is_available() and device_name in ("auto", "cuda")
-    if use_cuda:
-        torch.cuda.set_device(local_rank)
+    device = distributed_device(device_name, local_rank)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if use_cuda else "gloo")
-    return _Dist(rank, world, local_rank)
-
-
-def _device_for(d: _Dist, name: str) -> torch.device:
-    device = resolve_device(name)
-    if device.type == "cuda" and d.world > 1:
-        device = torch.device("cuda", d.local_rank)
-    return device
+        dist.init_process_group(process_group_backend(device))
+    return _Dist(rank, world, local_rank, device)
 
 
 class _Batches:
@@ -189,10 +195,11 @@ RUN_IDENTITY = ("dataset", "image_size", "batch_size", "lr", "beta1", "seed", "n
                 "kernel_size", "z_dist", "model_config")
 
 
-def prepare_run(cfg: TrainConfig, resume: bool = False) -> dict[str, Any] | None:
+def prepare_run(cfg: TrainConfig, resume: bool = False, world: int = 1) -> dict[str, Any] | None:
     """Check ``cfg.out`` and the settings before anything is written. With ``resume``: load the
     run's last checkpoint and copy its :data:`RUN_IDENTITY` into ``cfg``; returns that state
-    (None for a new run)."""
+    (None for a new run). A resume by ``world`` processes of a run trained by another number is
+    refused (the data order, epoch position and effective batch depend on it)."""
     run_dir = Path(cfg.out)
     last = ckpt.checkpoint_dir(run_dir) / ckpt.LAST
     state = None
@@ -202,6 +209,12 @@ def prepare_run(cfg: TrainConfig, resume: bool = False) -> dict[str, Any] | None
         state = ckpt.load_checkpoint(last)
         if state["opt_g"] is None or state["opt_d"] is None:
             raise GanProbeError(f"{last} holds no optimizer state (a release export): it cannot be resumed")
+        saved_world = saved_world_size(state, run_dir)
+        if saved_world is not None and saved_world != world:
+            raise GanProbeError(
+                f"resume: {last} was trained by {saved_world} process(es), and {world} are running now; the data "
+                f"order, epoch position and effective batch depend on that number, so resume it with "
+                f"{saved_world} (torchrun --nproc_per_node {saved_world}, or no torchrun for 1)", param="resume")
         saved = TrainConfig.from_dict(state["train"])
         for name in RUN_IDENTITY:
             setattr(cfg, name, getattr(saved, name))
@@ -211,6 +224,17 @@ def prepare_run(cfg: TrainConfig, resume: bool = False) -> dict[str, Any] | None
         raise GanProbeError(f"out {run_dir} is a file, not a folder", param="out")
     cfg.validate()
     return state
+
+
+def saved_world_size(state: dict[str, Any], run_dir: Path) -> int | None:
+    """The number of processes that trained a checkpoint: stored in it, or (checkpoints older
+    than that field) in the run's config.json; None when neither says."""
+    if state.get("world_size") is not None:
+        return int(state["world_size"])
+    try:
+        return int(json.loads((run_dir / "config.json").read_text())["world_size"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 @dataclass
@@ -353,12 +377,14 @@ class RunWriter:
         g.train()
         self.grid(images, name)
 
-    def checkpoint(self, nets: Nets, *, model: DCGANConfig, train: dict[str, Any], step: int, epoch: int) -> None:
-        """``checkpoints/last.pt``, atomically: weights, optimizers, step and torch's RNG state."""
+    def checkpoint(self, nets: Nets, *, model: DCGANConfig, train: dict[str, Any], step: int, epoch: int,
+                   world: int = 1) -> None:
+        """``checkpoints/last.pt``, atomically: weights, optimizers, step, torch's RNG state and the
+        number of processes (``world``)."""
         if self.enabled:
             ckpt.save_checkpoint(ckpt.checkpoint_dir(self.run_dir) / ckpt.LAST, ckpt.make_state(
                 model=model, train=train, G=nets.G, D=nets.D, opt_g=nets.opt_g, opt_d=nets.opt_d, step=step,
-                epoch=epoch, rng={"torch": torch.get_rng_state()}))
+                epoch=epoch, rng={"torch": torch.get_rng_state()}, world_size=world))
 
     def _raise_failed(self) -> None:
         for f in [f for f in self._pending if f.done()]:
@@ -385,7 +411,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
     finishes the step in flight, writes the checkpoint and raises :class:`Preempted`."""
     d = _init_distributed(cfg.device)
     try:
-        return _train(cfg, resume, progress, d)
+        with training_determinism(d.device, cfg.deterministic):
+            return _train(cfg, resume, progress, d)
     finally:
         if d.world > 1 and dist.is_initialized():
             dist.destroy_process_group()
@@ -393,8 +420,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
 
 def _train(cfg: TrainConfig, resume: bool, show_progress: bool, d: _Dist) -> Path:
     run_dir = Path(cfg.out)
-    state = prepare_run(cfg, resume)
-    device = _device_for(d, cfg.device)
+    state = prepare_run(cfg, resume, d.world)
+    device = d.device
     model_cfg = DCGANConfig.from_dict(state["model"]) if state else cfg.build_model_config()
     cfg.model_config = model_cfg.to_dict()
 
@@ -405,15 +432,13 @@ def _train(cfg: TrainConfig, resume: bool, show_progress: bool, d: _Dist) -> Pat
     per_epoch = batches.steps_per_epoch
     total_steps = cfg.max_steps if cfg.max_steps > 0 else cfg.epochs * per_epoch
 
-    use_cuda = device.type == "cuda"
-    if use_cuda:
-        torch.backends.cudnn.benchmark = True
-    memory_format = torch.channels_last if use_cuda else torch.contiguous_format
-    amp = torch.autocast("cuda", dtype=torch.bfloat16) if (use_cuda and cfg.amp) else contextlib.nullcontext()
+    memory_format = torch.channels_last if device.type == "cuda" else torch.contiguous_format
+    amp = training_autocast(device, cfg.amp)
     nets, step = build_nets(model_cfg, cfg, device, state, d.world)
 
     out = RunWriter(run_dir, enabled=d.main)
-    out.config({"train": cfg.to_dict(), "model": model_cfg.to_dict(), "world_size": d.world})
+    out.config({"train": cfg.to_dict(), "model": model_cfg.to_dict(), "world_size": d.world,
+                "device": str(device), "autocast": "bfloat16" if cfg.amp and bf16_autocast_ok(device) else None})
     fixed_z = sample_z(model_cfg, N_FIXED, torch.Generator().manual_seed(derive_seed(cfg.seed, 0xF1ED)), device)
     bar = TrainingBar(total_steps, step, show=show_progress and d.main)
     t_last, n_last = time.perf_counter(), 0
@@ -438,7 +463,8 @@ def _train(cfg: TrainConfig, resume: bool, show_progress: bool, d: _Dist) -> Pat
                     out.samples(nets.G, fixed_z, f"epoch_{step // per_epoch:03d}.png")
                 stopped = _stop_requested(stop, d, device)
                 if step % cfg.checkpoint_every == 0 or step == total_steps or stopped:
-                    out.checkpoint(nets, model=model_cfg, train=cfg.to_dict(), step=step, epoch=step // per_epoch)
+                    out.checkpoint(nets, model=model_cfg, train=cfg.to_dict(), step=step, epoch=step // per_epoch,
+                                   world=d.world)
                 if step >= total_steps or stopped:
                     break
         if step % per_epoch != 0 and not stopped:
@@ -480,6 +506,7 @@ def run_summary(run_dir: str | os.PathLike) -> dict[str, Any]:
         "z_dist": model.z_dist,
         "step": state["step"],
         "epoch": state["epoch"],
+        "world_size": state.get("world_size"),
         "d_feature_dim": model.d_feature_dim,
         "model": model.to_dict(),
         "train": train_cfg,

@@ -108,24 +108,64 @@ def test_refuses_to_overwrite_and_bad_resume(tmp_path, tiny_run):
         train(cfg(tmp_path / "big", batch_size=5000, max_steps=1), progress=False)
 
 
+DDP_TINY = ("--dataset", "digits", "--batch-size", "16", "--ngf", "4", "--ndf", "4", "--nz", "8", "--device", "cpu",
+            "--log-every", "1", "-q")
+
+
+def _torchrun_train(out, *args, nproc: int = 2) -> subprocess.CompletedProcess:
+    """``torchrun --nproc_per_node NPROC -m gan_probe train`` of a tiny model on the CPU (gloo)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
+                           str(nproc), "-m", "gan_probe", "train", *DDP_TINY, "--out", str(out), *map(str, args)],
+                          capture_output=True, text=True, env=env, timeout=300)
+
+
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed missing")
 def test_ddp_two_gloo_processes(tmp_path):
     out = tmp_path / "ddp"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                        "-m", "gan_probe", "train", "--dataset", "digits", "--batch-size", "16", "--ngf", "4",
-                        "--ndf", "4", "--nz", "8", "--max-steps", "4", "--device", "cpu", "--log-every", "1",
-                        "--out", str(out), "-q"], capture_output=True, text=True, env=env, timeout=300)
+    r = _torchrun_train(out, "--max-steps", 4)
     assert r.returncode == 0, r.stderr[-2000:]
     conf = json.loads((out / "config.json").read_text())
     assert conf["world_size"] == 2
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert [x["step"] for x in log] == [1, 2, 3, 4]  # rank 0 alone writes
     state = ckpt.load_checkpoint(out)
-    assert state["step"] == 4
+    assert state["step"] == 4 and state["world_size"] == 2
     assert not any(k.startswith("module.") for k in state["G"])  # saved unwrapped, loadable anywhere
     g, _ = ckpt.load_generator(out)
     assert g(torch.zeros(2, 8)).shape == (2, 1, 32, 32)
+
+
+@pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed missing")
+def test_resume_under_another_number_of_processes_is_refused(tmp_path):
+    out = tmp_path / "one"
+    train(TrainConfig(out=str(out), **{**TINY, "ngf": 4, "ndf": 4, "nz": 8, "max_steps": 2}), progress=False)
+    assert ckpt.load_checkpoint(out)["world_size"] == 1
+    before = (out / "checkpoints" / "last.pt").read_bytes()
+    r = _torchrun_train(out, "--max-steps", 4, "--resume")
+    assert r.returncode != 0
+    lines = [line for line in r.stderr.splitlines() if "trained by 1 process(es), and 2 are running now" in line]
+    assert len(lines) == 2 and "GanProbeError" not in r.stderr, r.stderr[-2000:]  # one line per process, no traceback
+    assert "resume it with 1 (torchrun --nproc_per_node 1" in lines[0]
+    assert (out / "checkpoints" / "last.pt").read_bytes() == before  # nothing trained, nothing lost
+
+
+def test_world_size_check_reads_old_checkpoints_from_config_json(tiny_run, tmp_path):
+    import shutil
+
+    from gan_probe.train import prepare_run, saved_world_size
+
+    run = tmp_path / "old"
+    shutil.copytree(tiny_run, run)
+    state = ckpt.load_checkpoint(run)
+    assert saved_world_size(state, run) == 1
+    with pytest.raises(GanProbeError, match=r"^resume: .* trained by 1 process\(es\), and 3 are running") as e:
+        prepare_run(TrainConfig(out=str(run)), resume=True, world=3)
+    assert e.value.param == "resume"
+    del state["world_size"]  # a checkpoint written before the field: config.json says
+    assert saved_world_size(state, run) == 1
+    (run / "config.json").unlink()
+    assert saved_world_size(state, run) is None  # nothing says: not checked
 
 
 def test_release_export_loads_but_cannot_resume(tiny_run, tmp_path):

@@ -25,6 +25,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from gan_probe.cache import cache_dir, cache_key, file_sha256, files_fingerprint
+from gan_probe.device import exact_float32
 from gan_probe.errors import GanProbeError
 from gan_probe.features import FeatureSpace, adapt_images, get_feature_space
 from gan_probe.io import atomic_path
@@ -77,6 +78,7 @@ def _batches(dataset: Dataset, batch_size: int, num_workers: int = 0):
 
 
 @torch.no_grad()
+@exact_float32()
 def recompute_bn_statistics(module: torch.nn.Module, space: FeatureSpace, dataset: Dataset, *,
                             batch_size: int = 128, device: str | torch.device = "cpu",
                             progress: bool = False) -> int:

@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gan_probe import runs
+from gan_probe.device import exact_float32
 from gan_probe.errors import GanProbeError
 
 DEFAULT_FEATURES = (0, 1, 2, 3, 4, 5)
@@ -254,9 +255,10 @@ def load_images(dataset: str, image_size: int, channels: int, n_images: int, see
     return (torch.stack([im for im, _ in items]).float(), torch.tensor([int(lb) for _, lb in items]), idx)
 
 
+@exact_float32()
 def analyse_discriminator(d: nn.Module, images: torch.Tensor, layer: int, features: list[int], top_k: int,
                           batch_size: int, device) -> dict:
-    """Top-k images and their guided gradients for each feature of one D."""
+    """Top-k images and their guided gradients for each feature of one D (exact float32, no TF32)."""
     responses = feature_responses(d, images, layer, features, batch_size, device)
     values, order = top_activating(responses, top_k)
     tops, grads = [], []

@@ -40,6 +40,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from gan_probe.device import exact_float32
 from gan_probe.errors import GanProbeError
 from gan_probe.models import DCGANConfig, sample_z
 from gan_probe.sampling import derive_seed, latents
@@ -168,10 +169,12 @@ def _device_of(g: torch.nn.Module) -> torch.device:
 
 @torch.inference_mode()
 def decode(g: torch.nn.Module, z: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-    """G(z) in eval mode, in batches: N x C x H x W float CPU images."""
+    """G(z) in eval mode, in batches, in exact float32 (no TF32: PPL divides by eps^2):
+    N x C x H x W float CPU images."""
     g.eval()
     device = _device_of(g)
-    outs = [g(z[i:i + batch_size].to(device)).float().cpu() for i in range(0, len(z), batch_size)]
+    with exact_float32():
+        outs = [g(z[i:i + batch_size].to(device)).float().cpu() for i in range(0, len(z), batch_size)]
     return torch.cat(outs)
 
 

@@ -38,6 +38,8 @@ def _download_dataset_argument() -> dict:
 
   gan-probe train --out runs/digits --resume --epochs 40                # continue a run
 
+  gan-probe train --dataset cifar10 --deterministic --out runs/cifar    # bitwise repeatable on a GPU (slower)
+
   torchrun --nproc_per_node 4 -m gan_probe train --dataset celeba       # several GPUs
 """)
 def train(
@@ -63,7 +65,11 @@ def train(
     model_config: Annotated[Path | None, typer.Option(help="A JSON model config (see reference_models/configs/).")]
     = None,
     num_workers: Annotated[int, typer.Option(min=0, help="Data-loading processes (image datasets).")] = 2,
-    amp: Annotated[bool, typer.Option(help="bf16 autocast on CUDA (ignored on the CPU).")] = True,
+    amp: Annotated[bool, typer.Option(help="bf16 autocast on CUDA GPUs with native bf16 (compute capability >= 8.0); "
+                                           "ignored elsewhere.")] = True,
+    deterministic: Annotated[bool, typer.Option("--deterministic", help="Deterministic algorithms only, cuDNN "
+                                                "autotuner off: seeded and resumed GPU runs repeat bit for bit "
+                                                "(slower).")] = False,
     data_root: DataRootOpt = None,
     download: DownloadOpt = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
@@ -75,8 +81,8 @@ def train(
     cfg = TrainConfig(dataset=dataset, image_size=image_size, epochs=epochs, max_steps=max_steps,
                       batch_size=batch_size, lr=lr, beta1=beta1, seed=seed, device=device, out=str(out),
                       checkpoint_every=checkpoint_every, log_every=log_every, num_workers=num_workers,
-                      data_root=str(data_root or ""), download=download, amp=amp, nz=nz, ngf=ngf, ndf=ndf,
-                      kernel_size=kernel_size, z_dist=z_dist, model_config=model)
+                      data_root=str(data_root or ""), download=download, amp=amp, deterministic=deterministic,
+                      nz=nz, ngf=ngf, ndf=ndf, kernel_size=kernel_size, z_dist=z_dist, model_config=model)
     from gan_probe.preemption import PREEMPTED_EXIT_CODE, Preempted
 
     try:

@@ -28,6 +28,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from gan_probe.device import exact_float32
 from gan_probe.errors import GanProbeError
 
 
@@ -42,7 +43,9 @@ class FeatureSpace:
     module: torch.nn.Module | None = None  # the network behind disc / random-disc
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
-        return self.extract(adapt_images(images, self.image_size, self.channels))
+        """Features of a batch, computed in exact float32 (no TF32) on every device."""
+        with exact_float32():
+            return self.extract(adapt_images(images, self.image_size, self.channels))
 
 
 def adapt_images(images: torch.Tensor, size: int | None, channels: int | None) -> torch.Tensor:

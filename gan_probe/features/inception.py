@@ -19,16 +19,15 @@ pytorch-fid itself puts it). Nothing is downloaded unless the caller allows it.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import torch
 import torch.nn.functional as F
 
+from gan_probe.device import exact_float32
 from gan_probe.errors import GanProbeError
 
 WEIGHTS_FILENAME = "pt_inception-2015-12-05-6726825d.pth"
@@ -181,20 +180,6 @@ def load_fid_inception(weights: str | os.PathLike) -> torch.nn.Module:
     return net.eval().requires_grad_(False)
 
 
-@contextlib.contextmanager
-def _exact_float32(device: torch.device) -> Iterator[None]:
-    """No TF32 on CUDA while extracting: numbers must not drift from pytorch-fid's."""
-    if device.type != "cuda":
-        yield
-        return
-    saved = (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)
-    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
-    try:
-        yield
-    finally:
-        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
-
-
 def to_inception_input(images: torch.Tensor | list[torch.Tensor]) -> torch.Tensor:
     """pytorch-fid's preprocessing. ``images``: a uint8 (or [0, 1] float) batch B x 3 x H x W, or a
     list of 3 x H x W images of any sizes (each resized on its own). Returns B x 3 x 299 x 299 in [-1, 1]."""
@@ -235,7 +220,8 @@ class InceptionExtractor:
         self.channels_last = channels_last
         if channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
-        self.fc_weight = self.net.fc.weight.detach().to(torch.float64)  # 1008 x 2048 (no bias)
+        # 1008 x 2048 (no bias), float64 on the CPU, where the pooled features are (MPS has no float64)
+        self.fc_weight = self.net.fc.weight.detach().to("cpu", torch.float64)
 
     def weights_id(self) -> list:
         """What identifies the weights in a cache key (name, size, mtime: cheap and changes with the file)."""
@@ -248,7 +234,7 @@ class InceptionExtractor:
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         n = self.net
-        with _exact_float32(self.device):
+        with exact_float32():  # no TF32: numbers must not drift from pytorch-fid's
             x = n.maxpool1(n.Conv2d_2b_3x3(n.Conv2d_2a_3x3(n.Conv2d_1a_3x3(x))))
             if self.dims == 64 and not logits:
                 return InceptionOutput(_pool(x), None)
@@ -268,7 +254,7 @@ class InceptionExtractor:
         feats = {64: f64, 192: f192, 768: f768, 2048: pool3}[self.dims]
         out_logits = None
         if logits:
-            out_logits = (pool3.to(torch.float64) @ self.fc_weight.to(pool3.device).T).cpu()
+            out_logits = pool3.to(torch.float64) @ self.fc_weight.T
         return InceptionOutput(feats, out_logits)
 
 
