@@ -320,7 +320,8 @@ def resolve_labels(opts: ClassifyOptions, dataset: str) -> ClassifyOptions:
 
 def classify(checkpoint, features: str, dataset: str, opts: ClassifyOptions) -> dict:
     """The whole experiment for one checkpoint: features, protocol, SVMs; a JSON-able summary."""
-    from gan_probe.checkpoint import load_checkpoint, model_config, resolve_checkpoint
+    from gan_probe.checkpoint import resolve_checkpoint
+    from gan_probe.models.sources import model_info
     from gan_probe.device import resolve_device
 
     if opts.bn_stats not in cf.BN_MODES:
@@ -329,7 +330,7 @@ def classify(checkpoint, features: str, dataset: str, opts: ClassifyOptions) -> 
     opts = replace(resolve_labels(opts, dataset), device=str(resolve_device(str(opts.device))))
     protocol, spec = protocol_for(dataset)
     path = resolve_checkpoint(checkpoint)
-    config = model_config(load_checkpoint(path))
+    config = model_info(path, "discriminator")  # a DCGANConfig, or any model source's info
     t0 = time.perf_counter()
     space = cf.make_feature_space(features, path, torch.device(opts.device), seed=opts.seed)
     split = load_split(protocol, spec, space, path, opts, config)
