@@ -146,6 +146,14 @@ def test_conditional_generator_class_flag(user_models, capsys):
     raw = usergan.CondGenerator()
     raw.load_state_dict(torch.load(tmp / "c.pt"))
     assert torch.allclose(g2(z), raw(z, torch.full((4,), 2)), atol=1e-6)
+    code, _, err = run_cli(["walk", tmp / "C.json", "--class", 1, "--rows", 1, "--steps", 2, "--features", "pixels",
+                            "--ppl-samples", 0, "--device", "cpu"], capsys)
+    assert code == 0, err
+    argv = json.loads((tmp / "analysis" / "walk" / "summary.json").read_text())["argv"]
+    assert argv[:5] == ["gan-probe", "walk", str(tmp / "C.json"), "--class", "1"]
+    code, _, err = run_cli(["arithmetic", tmp / "C.json", "--class", 1, "--sheet", "--sheet-size", 4, "--device",
+                            "cpu"], capsys)
+    assert code == 0, err
     code, _, err = run_cli(["sample", tmp / "C.json", "--n", 2, "--class", 3, "--out", tmp / "K3"], capsys)
     assert code == 1 and "3 classes" in err
     code, _, err = run_cli(["sample", tmp / "G.ts", "--n", 2, "--class", 0, "--out", tmp / "K4"], capsys)
@@ -288,3 +296,22 @@ def test_filters_on_a_user_discriminator_and_its_rectifiers(user_models, capsys)
     assert code == 1 and "ELU" in err and "ReLU and LeakyReLU" in err
     code, _, err = run_cli(["filters", tmp / "D.ts", "--features", "0", "--n-images", 8, "--layer", 0], capsys)
     assert code == 1 and "TorchScript" in err
+
+
+def test_score_source_and_memorization_take_a_user_generator(user_models):
+    from PIL import Image
+
+    from gan_probe.analysis.memorization_run import run_memorization
+    from gan_probe.metrics.sources import open_source
+    from gan_probe.sampling import sample_to_folder
+
+    tmp, _ = user_models
+    src = open_source(tmp / "G.ts", n=5, seed=2)
+    assert src.kind == "checkpoint"
+    batches = torch.cat(list(src.batches(batch_size=2)))  # uint8 RGB, as gan-probe sample's PNGs
+    sample_to_folder(tmp / "G.json", tmp / "P", 5, seed=2)
+    png = np.asarray(Image.open(tmp / "P" / "000004.png"))
+    assert np.array_equal(batches[4, 0].numpy(), png)
+    assert open_source(tmp / "G.json", n=5, seed=2).fingerprint != open_source(tmp / "G.ts", n=5, seed=3).fingerprint
+    s = run_memorization(str(tmp / "G.ts"), "digits:train", None, out=tmp / "mem", n=20, seed=1, device="cpu")
+    assert s["n_gen"] == 20 and (tmp / "mem" / "neighbours.png").is_file()

@@ -73,6 +73,11 @@ class ModelSpec(os.PathLike):
     def __str__(self) -> str:
         return str(self.path)
 
+    def cli_options(self) -> dict:
+        """The command-line options that reproduce this spec (those not at their default)."""
+        return {"class": self.class_index, "psi": None if self.psi == 1.0 else self.psi,
+                "trust_pickle": self.trust_pickle}
+
     def __repr__(self) -> str:
         return f"ModelSpec({str(self.path)!r}, class_index={self.class_index}, psi={self.psi})"
 
