@@ -315,3 +315,15 @@ def test_score_source_and_memorization_take_a_user_generator(user_models):
     assert open_source(tmp / "G.json", n=5, seed=2).fingerprint != open_source(tmp / "G.ts", n=5, seed=3).fingerprint
     s = run_memorization(str(tmp / "G.ts"), "digits:train", None, out=tmp / "mem", n=20, seed=1, device="cpu")
     assert s["n_gen"] == 20 and (tmp / "mem" / "neighbours.png").is_file()
+
+
+def test_chosen_layers_and_unknown_layer_names(user_models):
+    from gan_probe.features import get_feature_space
+
+    tmp, _ = user_models
+    card = json.loads((tmp / "D.json").read_text())
+    (tmp / "L.json").write_text(json.dumps({**card, "layers": ["deep"]}))  # the conv before its activation
+    assert get_feature_space("disc", checkpoint=tmp / "L.json").dim == 16 * 8
+    (tmp / "L.json").write_text(json.dumps({**card, "layers": ["nope"]}))
+    with pytest.raises(GanProbeError, match=r"layers \['nope'\] are not layers of this model \(it has: stem, "):
+        gan_probe.load_discriminator(tmp / "L.json")

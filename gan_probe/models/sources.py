@@ -401,10 +401,10 @@ def check_discriminator(d: DiscriminatorAdapter, where: str, device) -> None:
     info = d.info
     x = torch.zeros(2, info.channels, info.image_size, info.image_size, device=device)
     known = [n for n, _ in (sequential_layers(d.net, where) if isinstance(d.net, torch.jit.ScriptModule)
-                            else d.net.named_modules())]
+                            else d.net.named_modules()) if n]
     missing = [n for n in info.layers if n not in known]
     if missing:
-        raise _fail(where, f"layers {missing} are not layers of this model (it has: {', '.join(known[1:][:30])})")
+        raise _fail(where, f"layers {missing} are not layers of this model (it has: {', '.join(known[:30])})")
     try:
         maps = d.features(x)
     except GanProbeError:
