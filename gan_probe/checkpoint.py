@@ -83,13 +83,18 @@ def model_config(state: dict[str, Any]) -> DCGANConfig:
 
 
 def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[Generator, DCGANConfig]:
-    """G from a checkpoint, in eval mode (samples never depend on the batch)."""
-    return _load_network(path, "G", device)
+    """G in eval mode (samples never depend on the batch) from a checkpoint, or from any model
+    source (:mod:`gan_probe.models.sources`: TorchScript, model card, StyleGAN pickle)."""
+    from gan_probe.models.sources import load_generator as load
+
+    return load(path, device)
 
 
 def load_discriminator(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[Discriminator, DCGANConfig]:
-    """D from a checkpoint, in eval mode."""
-    return _load_network(path, "D", device)
+    """D in eval mode from a checkpoint or any model source (:mod:`gan_probe.models.sources`)."""
+    from gan_probe.models.sources import load_discriminator as load
+
+    return load(path, device)
 
 
 # state key -> (network class, its name in messages)

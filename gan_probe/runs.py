@@ -116,6 +116,8 @@ def command_line(command: str, *arguments: Any, **options: Any) -> list[str]:
     ``--a-b``; ``None`` and ``False`` are left out, ``True`` is a bare flag, a list or tuple is
     comma-joined."""
     argv = [PROGRAM, command, *(str(a) for a in arguments)]
+    for a in arguments:  # a model spec (gan_probe.models.sources.ModelSpec) carries how to run it
+        options = {**getattr(a, "cli_options", dict)(), **options}
     for name, value in options.items():
         if value is None or value is False:
             continue

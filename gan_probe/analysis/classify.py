@@ -365,7 +365,8 @@ def resolve_labels(opts: ClassifyOptions, dataset: str) -> ClassifyOptions:
 
 def classify(checkpoint, features: str, dataset: str, opts: ClassifyOptions) -> dict:
     """The whole experiment for one checkpoint: features, protocol, SVMs; a JSON-able summary."""
-    from gan_probe.checkpoint import load_checkpoint, model_config, resolve_checkpoint
+    from gan_probe.checkpoint import resolve_checkpoint
+    from gan_probe.models.sources import model_info
     from gan_probe.device import resolve_device
 
     _check_counts(opts)
@@ -373,7 +374,7 @@ def classify(checkpoint, features: str, dataset: str, opts: ClassifyOptions) -> 
                    bn_stats=cf.bn_mode_for(features, opts.bn_stats))
     protocol, spec = protocol_for(dataset)
     path = resolve_checkpoint(checkpoint)
-    config = model_config(load_checkpoint(path))
+    config = model_info(path, "discriminator")  # a DCGANConfig, or any model source's info
     t0 = time.perf_counter()
     space = cf.make_feature_space(features, path, torch.device(opts.device), seed=opts.seed)
     split = load_split(protocol, spec, space, path, opts, config)

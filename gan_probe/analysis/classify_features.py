@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from gan_probe.cache import cache_dir, cache_key, file_sha256, files_fingerprint
+from gan_probe.cache import cache_dir, cache_key, files_fingerprint
 from gan_probe.device import exact_float32
 from gan_probe.errors import GanProbeError
 from gan_probe.features import FeatureSpace, adapt_images, get_feature_space
@@ -232,9 +232,9 @@ def data_fingerprint(spec, root: Path | None) -> object:
 
 
 def checkpoint_fingerprint(checkpoint: str | os.PathLike) -> str:
-    from gan_probe.checkpoint import resolve_checkpoint
+    from gan_probe.models.sources import model_fingerprint
 
-    return file_sha256(resolve_checkpoint(checkpoint))
+    return model_fingerprint(checkpoint)  # a checkpoint file's sha256, or a model card's content
 
 
 def features_key(*, dataset: str, split: str, data: object, checkpoint_sha256: str, features: str,

@@ -67,6 +67,8 @@ class GuidedLeakyReLUModule(nn.Module):
 def guided_copy(model: nn.Module) -> nn.Module:
     """A copy of ``model`` (left untouched) with every LeakyReLU / ReLU replaced by the
     guided rectifier. In eval mode: BatchNorm uses its running statistics."""
+    if hasattr(model, "check_guidable"):  # a user's D: rectifiers we cannot guide are named
+        model.check_guidable()
     guided = copy.deepcopy(model).eval()
 
     def swap(parent: nn.Module) -> None:
@@ -87,12 +89,12 @@ def guided_copy(model: nn.Module) -> nn.Module:
 # ---------------------------------------------------------------- responses
 def check_layer_and_features(d: nn.Module, layer: int, features: list[int]) -> tuple[int, list[int]]:
     """``layer`` (negative counts from the end) as an index into ``d.blocks``; features checked."""
-    n = len(d.blocks)
+    n = len(d.blocks) if hasattr(d, "blocks") else len(d.info.layers)
     if not -n <= layer < n:
         raise GanProbeError(f"layer {layer} is out of range: the discriminator has {n} conv layers "
                             f"(0..{n - 1}, or -1 for the last)", param="layer")
     layer = layer % n
-    width = d.blocks[layer][0].out_channels
+    width = layer_width(d, layer)
     if not features:
         raise GanProbeError("features is empty; give channel indices such as 0,1,2,3,4,5", param="features")
     bad = [f for f in features if not 0 <= f < width]
@@ -102,8 +104,20 @@ def check_layer_and_features(d: nn.Module, layer: int, features: list[int]) -> t
     return layer, list(features)
 
 
+def layer_width(d: nn.Module, layer: int) -> int:
+    """Channels of conv layer ``layer`` (a user's D: of its ``layer``-th feature layer)."""
+    return d.blocks[layer][0].out_channels if hasattr(d, "blocks") else d.widths()[layer]
+
+
+def first_conv(d: nn.Module) -> nn.Module:
+    return d.blocks[0][0] if hasattr(d, "blocks") else d.first_conv()
+
+
 def layer_output(d: nn.Module, x: torch.Tensor, layer: int) -> torch.Tensor:
-    """Conv layer ``layer``'s map (after its LeakyReLU); stops there."""
+    """Conv layer ``layer``'s map (after its LeakyReLU); stops there. A user's D
+    (:class:`gan_probe.models.sources.DiscriminatorAdapter`): its ``layer``-th feature layer."""
+    if not hasattr(d, "blocks"):
+        return d.features(x)[layer]
     for block in d.blocks[: layer + 1]:
         x = block(x)
     return x
@@ -162,7 +176,7 @@ def gradient_to_image(grad: torch.Tensor, percentile: float = 99.0) -> torch.Ten
 def first_layer_filters_grid(d: nn.Module, cell: int = 32) -> torch.Tensor:
     """D's first conv kernels (out x in x k x k), each min-max scaled, upscaled
     (nearest) to ``cell`` px: out x in x cell x cell in [-1, 1]."""
-    w = d.blocks[0][0].weight.detach().float().cpu()
+    w = first_conv(d).weight.detach().float().cpu()
     lo = w.flatten(1).amin(1)[:, None, None, None]
     hi = w.flatten(1).amax(1)[:, None, None, None]
     w = (w - lo) / (hi - lo).clamp_min(1e-12)
@@ -309,8 +323,10 @@ def compute_filters(checkpoint: str | os.PathLike, opts: FilterOptions = FilterO
     """Load the trained D and a seeded random-init D of its architecture, search the images and
     guide-backpropagate each feature's top-k; nothing is written."""
     from gan_probe.checkpoint import load_checkpoint, load_discriminator
+    from gan_probe.models.sources import is_foreign
 
-    state = load_checkpoint(checkpoint)
+    foreign = is_foreign(checkpoint)  # a user's D (model card / TorchScript): no run state
+    state = {"path": str(checkpoint)} if foreign else load_checkpoint(checkpoint)
     d, config = load_discriminator(state["path"], opts.device)
     layer, features = check_layer_and_features(d, opts.layer, list(opts.features))
     if opts.top_k < 1:
@@ -326,7 +342,8 @@ def compute_filters(checkpoint: str | os.PathLike, opts: FilterOptions = FilterO
     # N(0, 0.02) weights seeded by `seed`, eval mode), the same D as `classify --features random-disc`
     from gan_probe.features import get_feature_space
 
-    rand = get_feature_space("random-disc", config=config, seed=opts.seed, device=opts.device).module
+    rand = get_feature_space("random-disc", seed=opts.seed, device=opts.device,
+                             **({"checkpoint": state["path"]} if foreign else {"config": config})).module
     results = {which: analyse_discriminator(net, images, layer, features, top_k, opts.batch_size, opts.device)
                for which, net in (("trained", d), ("random", rand))}
     return FilterAnalysis(state, d, rand, layer, features, top_k, dataset, images, labels, indices, results, notes)
@@ -344,7 +361,7 @@ def write_filter_figures(a: FilterAnalysis, out: Path) -> dict[str, str]:
             ("Random filters", grid_array(upscale(a.results["random"][key]), nrow=a.top_k)),
             ("Trained filters", grid_array(upscale(a.results["trained"][key]), nrow=a.top_k))], rows),
             out / f"{name}.png"))
-    n_filters = a.trained.blocks[0][0].out_channels
+    n_filters = first_conv(a.trained).out_channels
     files["first_layer_filters"] = str(save_png(titled_side_by_side([
         ("Trained D, first conv layer", grid_array(first_layer_filters_grid(a.trained), nrow=min(8, n_filters))),
         ("Random-init D", grid_array(first_layer_filters_grid(a.random), nrow=min(8, n_filters)))]),
@@ -383,7 +400,7 @@ def filters_summary(a: FilterAnalysis, checkpoint: str | os.PathLike, opts: Filt
     }
     argv = runs.command_line("filters", checkpoint, layer=layer, features=features, top_k=top_k, dataset=a.dataset,
                              n_images=opts.n_images, seed=opts.seed)
-    settings = {"layer": layer, "layer_channels": a.trained.blocks[layer][0].out_channels,
+    settings = {"layer": layer, "layer_channels": layer_width(a.trained, layer),
                 "features": features, "top_k": top_k, "dataset": a.dataset, "n_images": n,
                 "seed": opts.seed, "random_init_seed": opts.seed,
                 "response": "max over positions of the channel's map after LeakyReLU",

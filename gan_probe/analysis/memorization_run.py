@@ -79,9 +79,9 @@ def choose_geometry(gen: str, train: str, image_size: int) -> Geometry:
     from gan_probe.data import dataset_channels, dataset_image_size, list_images, open_image, parse_dataset
 
     if gen_kind(gen) == "checkpoint":
-        from gan_probe.checkpoint import load_checkpoint, model_config
+        from gan_probe.models.sources import model_info
 
-        cfg = model_config(load_checkpoint(gen))
+        cfg = model_info(gen)  # a checkpoint's config, or any model source's info
         if image_size and image_size != cfg.image_size:
             raise GanProbeError(f"image_size {image_size} differs from the checkpoint's {cfg.image_size}px; "
                                 "leave it out (samples are compared at the model's resolution)", param="image_size")

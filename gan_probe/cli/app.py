@@ -26,8 +26,23 @@ def _root(
 
 
 # ---- options shared by several commands (defined once) ----
-CheckpointArg = Annotated[Path, typer.Argument(help="A checkpoint file or a RUN_DIR (its checkpoints/last.pt).",
+CheckpointArg = Annotated[Path, typer.Argument(help="A checkpoint file or a RUN_DIR (its checkpoints/last.pt), or "
+                                                    "any model: a TorchScript file with a sidecar FILE.json, a "
+                                                    "JSON model card, a StyleGAN pickle (docs/your-model.md).",
                                                metavar="CHECKPOINT", show_default=False)]
+ClassOpt = Annotated[int | None, typer.Option("--class", min=0, help="Conditional generator: the class of every "
+                                                                      "sample (default: each sample's own, from its "
+                                                                      "z).")]
+PsiOpt = Annotated[float, typer.Option("--psi", help="StyleGAN truncation psi.")]
+TrustPickleOpt = Annotated[bool, typer.Option("--trust-pickle", help="Allow loading a pickle (.pkl): it runs code "
+                                                                     "stored in the file.")]
+
+
+def model_spec(checkpoint: Path, class_index: int | None = None, psi: float = 1.0, trust_pickle: bool = False):
+    """The model argument with how to run it (:class:`gan_probe.models.sources.ModelSpec`)."""
+    from gan_probe.models.sources import ModelSpec
+
+    return ModelSpec(checkpoint, class_index=class_index, psi=psi, trust_pickle=trust_pickle)
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto | cpu | cuda | cuda:N | mps.")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed; every sample is tied to it.")]
 BatchSizeOpt = Annotated[int, typer.Option("--batch-size", min=1, help="Images per batch.")]

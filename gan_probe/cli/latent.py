@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from gan_probe.cli.app import BatchSizeOpt, CheckpointArg, DeviceOpt, JsonOpt, SeedOpt, app
+from gan_probe.cli.app import (BatchSizeOpt, CheckpointArg, ClassOpt, DeviceOpt, JsonOpt, PsiOpt, SeedOpt,
+                               TrustPickleOpt, app, model_spec)
 
 OutOpt = Annotated[Path | None, typer.Option("--out", help="Output folder (default: RUN_DIR/analysis/<command>/).")]
 SheetSizeOpt = Annotated[int, typer.Option("--sheet-size", min=1,
@@ -54,11 +55,14 @@ def walk(
     out: OutOpt = None,
     batch_size: BatchSizeOpt = 256,
     device: DeviceOpt = "auto",
+    class_index: ClassOpt = None,
+    psi: PsiOpt = 1.0,
+    trust_pickle: TrustPickleOpt = False,
 ) -> None:
     """Walk between seeded latent points: grid (+ GIF), smoothness, offline path length."""
     from gan_probe.analysis.walk import run_walk
 
-    summary = run_walk(checkpoint, rows=rows, steps=steps, seed=seed, mode=mode, from_indices=from_indices,
+    summary = run_walk(model_spec(checkpoint, class_index, psi, trust_pickle), rows=rows, steps=steps, seed=seed, mode=mode, from_indices=from_indices,
                        to_indices=to_indices, sheet_size=sheet_size, endpoints=endpoints, gif=gif, features=features,
                        ppl_samples=ppl_samples, out=out, batch_size=batch_size, device=device)
     if json_out:
@@ -124,11 +128,14 @@ def arithmetic(
     out: OutOpt = None,
     batch_size: BatchSizeOpt = 256,
     device: DeviceOpt = "auto",
+    class_index: ClassOpt = None,
+    psi: PsiOpt = 1.0,
+    trust_pickle: TrustPickleOpt = False,
 ) -> None:
     """Average exemplar z per concept and decode A - B + C (with noisy neighbours and pixel-space arithmetic)."""
     from gan_probe.analysis.arithmetic import run_arithmetic
 
-    summary = run_arithmetic(checkpoint, sheet=sheet, seed=seed, sheet_size=sheet_size, a=a, b=b, c=c, noise=noise,
+    summary = run_arithmetic(model_spec(checkpoint, class_index, psi, trust_pickle), sheet=sheet, seed=seed, sheet_size=sheet_size, a=a, b=b, c=c, noise=noise,
                              out=out, batch_size=batch_size, device=device)
     if json_out:
         typer.echo(json.dumps(summary))

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from gan_probe.cli.app import (BatchSizeOpt, CheckpointArg, DataRootOpt, DeviceOpt, DownloadOpt, JsonOpt,
+from gan_probe.cli.app import (BatchSizeOpt, CheckpointArg, ClassOpt, PsiOpt, TrustPickleOpt, model_spec, DataRootOpt, DeviceOpt, DownloadOpt, JsonOpt,
                                SeedOpt, app, registry_help)
 
 
@@ -125,12 +125,16 @@ def sample(
     grid: Annotated[bool, typer.Option("--grid", help="Also write the first 64 as OUT-grid.png.")] = False,
     batch_size: BatchSizeOpt = 256,
     device: DeviceOpt = "auto",
+    class_index: ClassOpt = None,
+    psi: PsiOpt = 1.0,
+    trust_pickle: TrustPickleOpt = False,
 ) -> None:
-    """Write N seeded samples of a checkpoint as PNG files (G in eval mode)."""
+    """Write N seeded samples of a checkpoint (or any model) as PNG files (G in eval mode)."""
     from gan_probe.device import resolve_device
     from gan_probe.sampling import sample_to_folder
 
-    result = sample_to_folder(checkpoint, out, n, seed, batch_size, resolve_device(device), grid)
+    result = sample_to_folder(model_spec(checkpoint, class_index, psi, trust_pickle), out, n, seed, batch_size,
+                              resolve_device(device), grid)
     typer.echo(f"wrote {result['n']} samples to {result['out']}" + (f" and {result['grid']}" if grid else ""))
 
 

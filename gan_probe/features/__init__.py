@@ -71,9 +71,9 @@ def disc_features(d: torch.nn.Module, images: torch.Tensor, grid: int = 4) -> to
 def _pixels(checkpoint=None, image_size: int | None = None, channels: int | None = None,
             device: str | torch.device = "cpu", **_) -> FeatureSpace:
     if checkpoint is not None and (image_size is None or channels is None):
-        from gan_probe.checkpoint import load_checkpoint, model_config
+        from gan_probe.models.sources import model_info
 
-        cfg = model_config(load_checkpoint(checkpoint))
+        cfg = model_info(checkpoint)
         image_size = image_size or cfg.image_size
         channels = channels or cfg.channels
     if image_size is None or channels is None:
@@ -83,6 +83,8 @@ def _pixels(checkpoint=None, image_size: int | None = None, channels: int | None
 
 
 def _disc_space(name: str, d: torch.nn.Module, config, device) -> FeatureSpace:
+    if not hasattr(config, "d_feature_dim"):  # any D from a model source
+        return _any_disc_space(name, d, config, device)
     d = d.to(device).eval()
 
     @torch.inference_mode()
@@ -103,6 +105,21 @@ def _disc(checkpoint=None, device: str | torch.device = "cpu", **_) -> FeatureSp
     return _disc_space("disc", d, config, device)
 
 
+def _any_disc_space(name: str, d, info, device) -> FeatureSpace:
+    """disc features of a user's D (:class:`gan_probe.models.sources.DiscriminatorAdapter`):
+    its chosen layers, each max-pooled to 4x4."""
+    d = d.to(device).eval()
+
+    @torch.inference_mode()
+    def extract(x: torch.Tensor) -> torch.Tensor:
+        return disc_features(d, x.to(device)).float().cpu()
+
+    probe = torch.zeros(1, info.channels, info.image_size, info.image_size)
+    dim = int(extract(probe).shape[1])
+    return FeatureSpace(name, dim, extract, info.image_size, info.channels,
+                        f"{name}: layers {', '.join(info.layers)} max-pooled to 4x4 ({dim}-d)", module=d)
+
+
 def _random_disc(checkpoint=None, device: str | torch.device = "cpu", seed: int = 0, config=None,
                  **_) -> FeatureSpace:
     from gan_probe.models import Discriminator
@@ -111,6 +128,11 @@ def _random_disc(checkpoint=None, device: str | torch.device = "cpu", seed: int 
         if checkpoint is None:
             raise GanProbeError("the random-disc feature space needs a checkpoint (for the architecture) or a model "
                                  "config")
+        from gan_probe.models.sources import is_foreign, random_discriminator
+
+        if is_foreign(checkpoint):  # a user's D: its factory, re-initialised (factory cards only)
+            d, info = random_discriminator(checkpoint, device, seed)
+            return _disc_space("random-disc", d, info, device)
         from gan_probe.checkpoint import load_checkpoint, model_config
 
         config = model_config(load_checkpoint(checkpoint))

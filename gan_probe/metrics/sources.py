@@ -98,6 +98,10 @@ def open_source(spec: str | os.PathLike, *, n: int = 10_000, seed: int = 0, skip
         return _checkpoint_source(text, p, n, seed)
     if p.is_file() and p.suffix.lower() in CHECKPOINT_SUFFIXES:
         return _checkpoint_source(text, p, n, seed)
+    from gan_probe.models.sources import is_foreign
+
+    if is_foreign(p):  # a TorchScript file, model card or StyleGAN pickle: a generator too
+        return _checkpoint_source(text, p, n, seed)
     if p.is_dir():
         return _folder_source(text, p, skip_bad)
     if p.exists():
@@ -120,13 +124,14 @@ def _folder_source(text: str, p: Path, skip_bad: bool) -> Source:
 
 
 def _checkpoint_source(text: str, p: Path, n: int, seed: int) -> Source:
-    from gan_probe.cache import file_sha256
     from gan_probe.checkpoint import resolve_checkpoint
 
     if n < 2:
         raise GanProbeError(f"n must be at least 2 to score a checkpoint (got {n})", param="n")
+    from gan_probe.models.sources import model_fingerprint
+
     ckpt = resolve_checkpoint(p)
-    fp = {"checkpoint": file_sha256(ckpt), "n": n, "seed": seed, "samples": "uint8 as gan-probe sample"}
+    fp = {"checkpoint": model_fingerprint(ckpt), "n": n, "seed": seed, "samples": "uint8 as gan-probe sample"}
     return Source(text, "checkpoint", n, fp, path=ckpt, seed=seed)
 
 

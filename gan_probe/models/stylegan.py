@@ -1,0 +1,67 @@
+"""StyleGAN2-ADA / StyleGAN3 network pickles (``G_ema``, ``D``), behind ``trust_pickle``.
+
+Unpickling runs code, so without ``trust_pickle`` the file is refused before it is opened.
+The networks' own code (``dnnlib``, ``torch_utils``) must be importable. G is called as
+``G(z, c, truncation_psi=psi, noise_mode="const")`` with one-hot class labels ``c``; its
+output is nominally [-1, 1] (StyleGAN overshoots a little; values are clamped downstream).
+"""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import torch
+
+from gan_probe.errors import GanProbeError
+
+
+def _refuse(path: Path) -> GanProbeError:
+    return GanProbeError(f"trust_pickle is needed to load {path}: it is a Python pickle, and loading it runs "
+                         "code stored in the file (nothing was unpickled; trust only pickles from a source you "
+                         "trust)", param="trust_pickle")
+
+
+def load_stylegan(spec, kind: str, device, card: dict, card_path: Path | None):
+    from gan_probe.models.sources import ModelInfo, _finish, file_digest
+
+    path = spec.path
+    if not spec.trust_pickle:
+        raise _refuse(path)
+    where = str(card_path or path)
+    key = card.get("network", "G_ema" if kind == "generator" else "D")
+    try:
+        with open(path, "rb") as f:
+            data = pickle.load(f)  # noqa: S301 - explicitly trusted by the user
+    except FileNotFoundError:
+        raise GanProbeError(f"pickle not found: {path}") from None
+    except (ImportError, AttributeError) as e:
+        raise GanProbeError(f"{path}: the StyleGAN code it needs does not import ({e}); put the StyleGAN "
+                            "repository (dnnlib, torch_utils) on PYTHONPATH") from None
+    except Exception as e:  # noqa: BLE001 - truncated / foreign file
+        raise GanProbeError(f"{path} is not a readable network pickle ({type(e).__name__})") from None
+    net = data.get(key) if isinstance(data, dict) else None
+    if not isinstance(net, torch.nn.Module):
+        found = ", ".join(map(str, data)) if isinstance(data, dict) else type(data).__name__
+        raise GanProbeError(f"{where}: expected a network {key!r} in the pickle (found: {found})")
+    missing = [a for a in ("img_resolution", "img_channels", "c_dim") if not hasattr(net, a)]
+    if kind == "generator" and not hasattr(net, "z_dim"):
+        missing.append("z_dim")
+    if missing:
+        raise GanProbeError(f"{where}: {key} is not a StyleGAN network (no {', '.join(missing)})")
+    info = ModelInfo(kind, "stylegan", image_size=int(net.img_resolution), channels=int(net.img_channels),
+                     num_classes=int(net.c_dim), output_range=(-1.0, 1.0), path=where, card=card,
+                     layers=card.get("layers"))
+    if kind == "generator":
+        info.nz = int(net.z_dim)
+        info.z_shape = (info.nz,)
+    info.fingerprint = file_digest(path, extra={"psi": spec.psi, **info.to_dict()})
+    psi = float(spec.psi)
+    c_dim = info.num_classes
+
+    def call(g, z, labels):
+        c = (torch.zeros(len(z), 0, device=z.device) if labels is None
+             else torch.nn.functional.one_hot(labels, c_dim).float())
+        return g(z, c, truncation_psi=psi, noise_mode="const")
+
+    return _finish(net.float(), info, spec, device, where, call=call)
