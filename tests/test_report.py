@@ -267,8 +267,11 @@ def outside_details(section: str) -> str:
 def test_each_section_shows_its_headline_numbers_from_summary_json(run):
     for name, results in FAKE_RESULTS.items():
         write_fake_summary(run, name, results)
+    write_fake_summary(run, "custom", {f"v{i}": i for i in range(40)} | {"recs": [{"a": i} for i in range(9)]})
     text, info = build_report(run)
     assert all(info["sections"][a.name] == "done" for a in ANALYSES)
+    custom = outside_details(section_of(text, "extra-custom"))
+    assert custom.count("<tr><td") == 15 and "v14" in custom and "v15" not in custom
     overview = section_of(text, "summary")
     for name, needles in EXPECTED.items():
         shown = outside_details(section_of(text, name))

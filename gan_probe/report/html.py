@@ -129,9 +129,8 @@ def kv_table(rows: list[tuple[str, object]], limit: int = 40) -> str:
         return ""
     body = "".join(f'<tr><td>{escape(k)}</td><td class="{"num" if isinstance(v, (int, float)) else ""}">'
                    f'{escape(fmt_value(v))}</td></tr>' for k, v in rows[:limit])
-    more = (f'<tr><td colspan="2"><em>… {len(rows) - limit} more values in summary.json below</em></td></tr>'
-            if len(rows) > limit else "")
-    return f'<table class="kv">{body}{more}</table>'
+    more = f"<p><em>… {len(rows) - limit} more values in summary.json below</em></p>" if len(rows) > limit else ""
+    return f'<table class="kv">{body}</table>{more}'
 
 
 def headline_table(rows) -> str:
