@@ -405,8 +405,12 @@ def overview_section(run_dir: Path, config: dict, lines: list[tuple[str, str, st
     what = [f"{train.get('dataset', '?')}"]
     if model.get("image_size"):
         what.append(f"{model['image_size']} px")
+    if train.get("max_steps"):
+        what.append(f"{train['max_steps']} steps")
+    elif train.get("epochs"):
+        what.append(f"{train['epochs']} epochs")
     if steps:
-        what.append(f"{int(max(steps))} steps")
+        what.append(f"last logged step {int(max(steps))}")
     if train.get("batch_size"):
         what.append(f"batch {train['batch_size']}")
     if "ngf" in train or "ndf" in train:
