@@ -196,7 +196,7 @@ def smooth(ys: list[float], max_raw: int = 200) -> list[float]:
 # the logged values are noisy and one spike should not decide.
 D_WON = (0.9, 0.1)  # median D(x) above the first and median D(G(z)) below the second: D tells them apart
 D_FOOLED = 0.5  # median D(x) below it and median D(G(z)) above it: D no longer tells real from fake
-OSCILLATE = 1.0  # loss D's interquartile range above this multiple of its median: the losses swing
+OSCILLATE = 3.0  # loss D's interquartile range above this multiple of its median: the losses swing
 
 
 def quantile(xs: list[float], q: float) -> float:
@@ -209,7 +209,7 @@ def training_verdict(log: list[dict]) -> tuple[str, str]:
     """(label, one line with the numbers) for the training curves: ``diverged`` (a non-finite loss
     anywhere), else over the last fifth of the logged steps: ``D won`` (median D(x) > 0.9 and median
     D(G(z)) < 0.1, D's output before its own step), ``D fooled`` (median D(x) < 0.5 < median D(G(z))),
-    ``losses oscillate`` (loss D's interquartile range > its median), else ``losses stable``. A verdict
+    ``losses oscillate`` (loss D's interquartile range > 3 times its median), else ``losses stable``. A verdict
     on the curves only: mode collapse shows in the samples, not here."""
     rows = [r for r in log if any(isinstance(r.get(k), (int, float)) for k in ("loss_d", "loss_g"))]
     if not rows:
