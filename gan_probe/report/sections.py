@@ -87,8 +87,8 @@ def walk_headline(summary: dict) -> Headline:
         if isinstance(d, dict) and isinstance(d.get("sharp_paths"), list) and isinstance(d.get("paths"), list):
             k, n = len(d["sharp_paths"]), len(d["paths"])
             rows.append((f"sharp transitions ({space})", f"{k} of {n} paths",
-                         f"paths whose largest step stays abrupt under a {rule.get('refine', 8)}x"
-                         f"{rule.get('levels', 2)} zoom; 0 is good: jumps suggest memorised images"))
+                         f"paths whose largest step stays abrupt when zoomed into {rule.get('levels', 2)} times "
+                         f"({rule.get('refine', 8)} sub-steps each); 0 is good: jumps suggest memorised images"))
             line.append(f"{k}/{n} sharp ({space})")
     return Headline(tuple(rows), "; ".join(line) or "no PPL or smoothness in summary.json")
 
@@ -140,6 +140,9 @@ def classify_headline(summary: dict) -> Headline:
             if isinstance(d, dict) and number(_get(d, quantity, "mean")) is not None:
                 rows.append((f"{name} + L2-SVM, {quantity}", score(d),
                              "baseline on the same label draws: trained D should beat it by more than the spread"))
+    if len(rows) == 1:
+        rows.append(("baselines", "—", "not in this summary: compare with `--features random-disc` and "
+                                       "`--features pixels` on the same dataset"))
     for key in CLASSIFY_PAIRED_KEYS:
         flat = [(k, v) for k, v in _flat(r.get(key), key) if number(v) is not None or isinstance(v, str)]
         for k, v in flat[:6]:
