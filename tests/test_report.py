@@ -117,6 +117,7 @@ def test_run_missing_tolerates_failing_and_unknown_commands(run, monkeypatch):
     assert info["ran"]["info"]["error"] == "finished but wrote nothing to analysis/info/"
     assert info["sections"] == {"nosuchcommand": "not run", "info": "not run"}
     assert "--run-missing: " in text and "No such command" in text
+    assert "not run (finished but wrote nothing to analysis/info/)" in text  # in the summary at the top
 
 
 def test_run_missing_runs_the_filters_command(run, monkeypatch):

@@ -425,11 +425,11 @@ def overview_section(run_dir: Path, config: dict, lines: list[tuple[str, str, st
             f'<table class="overview"><tr><th>analysis</th><th>headline</th></tr>{rows}</table></section>')
 
 
-def overview_line(run_dir: Path, a: Analysis) -> str:
+def overview_line(run_dir: Path, a: Analysis, ran: dict | None = None) -> str:
     """The analysis's one line for the summary: its headline, or why there is none."""
     folder = run_dir / ANALYSIS_DIR / a.name
     if not folder.is_dir():
-        return "not run"
+        return f"not run ({ran['error']})" if ran and ran.get("error") else "not run"
     summary, problem = read_summary(folder)
     headline = headline_of(a, summary)
     return headline.line if headline is not None else (problem or "done (see its section)")
@@ -485,7 +485,7 @@ def build_report(run_dir: str | os.PathLike, run_missing: bool = False) -> tuple
     for a in ANALYSES:
         section, found = analysis_section(run_dir, a, datasets, ran.get(a.name))
         body.append(section)
-        lines.append((a.name, a.title, overview_line(run_dir, a)))
+        lines.append((a.name, a.title, overview_line(run_dir, a, ran.get(a.name))))
         toc.append((a.name, f"{a.title} ({a.figure.split(';')[0].split(' (')[0]})", found))
         status[a.name] = "done" if found else "not run"
     known = {a.name for a in ANALYSES}
