@@ -3,7 +3,10 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_DIR ?= runs/demo
-DEMO_EPOCHS ?= 20
+# the demo's model: 40 epochs at batch 32 (1,680 steps) of a half-width DCGAN (ngf = ndf = 32: G 128-64-32,
+# D 32-64-128 channels; the paper's 64): legible digits in minutes on 2 cores; docs/training.md says why
+DEMO_EPOCHS ?= 40
+DEMO_TRAIN_FLAGS ?= --batch-size 32 --ngf 32 --ndf 32
 
 .PHONY: setup demo test
 
@@ -23,7 +26,7 @@ setup: $(VENV)/.installed
 # Train the reference DCGAN on the bundled digits (offline), run every offline analysis, write the report.
 demo: setup
 	rm -rf $(DEMO_DIR)
-	$(BIN)/gan-probe train --dataset digits --epochs $(DEMO_EPOCHS) --out $(DEMO_DIR) --seed 0
+	$(BIN)/gan-probe train --dataset digits --epochs $(DEMO_EPOCHS) $(DEMO_TRAIN_FLAGS) --out $(DEMO_DIR) --seed 0
 	$(BIN)/gan-probe report $(DEMO_DIR) --run-missing
 	@echo "demo: open $(DEMO_DIR)/report.html"
 

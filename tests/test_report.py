@@ -117,6 +117,7 @@ def test_run_missing_tolerates_failing_and_unknown_commands(run, monkeypatch):
     assert info["ran"]["info"]["error"] == "finished but wrote nothing to analysis/info/"
     assert info["sections"] == {"nosuchcommand": "not run", "info": "not run"}
     assert "--run-missing: " in text and "No such command" in text
+    assert "not run (finished but wrote nothing to analysis/info/)" in text  # in the summary at the top
 
 
 def test_run_missing_runs_the_filters_command(run, monkeypatch):
@@ -200,3 +201,137 @@ def test_pdf_with_chromium(run, capsys):
     code, _, err = run_cli(["report", str(run), "--pdf"], capsys)
     assert code == 0, err
     assert (run / "report.pdf").read_bytes()[:5] == b"%PDF-"
+
+
+# ---------------------------------------------------------------- headline numbers (issue 18)
+def write_fake_summary(run: Path, name: str, results: dict) -> None:
+    """A summary written through the run contract, as the analyses write theirs."""
+    from gan_probe import runs
+
+    summary = runs.new_summary(name, results, argv=["gan-probe", name, str(run), "--seed", "7"],
+                               settings={"seed": 7, "many": list(range(30))}, provenance={"checkpoint": "x.pt"},
+                               seed=7, files={})
+    runs.write_summary(run / "analysis" / name, summary)
+
+
+def quantiles(base: float) -> dict:
+    return {f"q{q:02d}" if q < 100 else "q100": base + q / 1000 for q in (0, 1, 5, 10, 25, 50, 75, 90, 95, 99, 100)}
+
+
+FAKE_RESULTS = {
+    "walk": {"rows": 8, "sharp_rule": {"min_jump": 0.1, "refine": 8, "levels": 2, "abrupt": 0.5},
+             "ppl": {"pixels": {"value": 123.456, "n": 1000, "epsilon": 1e-4},
+                     "disc": {"value": 7.891, "n": 1000, "epsilon": 1e-4}},
+             "smoothness": {space: {"paths": [{"path": i, "max_jump": 0.2, "zoom_ratio": 0.1, "steps": [0.1] * 9,
+                                               "sharp": i in (2, 5)} for i in range(8)],
+                                    "sharp_paths": [2, 5], "largest_jump": 0.4}
+                            for space in ("pixels", "disc")}},
+    "memorization": {"verdict": "no evidence of copying", "ct": 0.731, "auth_pct": 87.4, "n_flagged": 3,
+                     "n_gen": 100, "flagged_fraction": 0.03, "gen_to_train": quantiles(1.184),
+                     "test_to_train": quantiles(1.45), "gen_relative": quantiles(0.9), "test_relative": quantiles(1.0),
+                     "ct_cells": [{"cell": i, "n_test": 5, "n_gen": 7} for i in range(20)]},
+    "classify": {"features": "disc", "feature_dim": 3584, "dataset": "digits", "protocol": "digits",
+                 "labels_per_class": 10, "repeats": 10, "report": "accuracy",
+                 "accuracy": {"mean": 0.9347, "std": 0.0107, "values": [0.93] * 10},
+                 "error": {"mean": 0.0653, "std": 0.0107},
+                 "baselines": {"random-disc": {"accuracy": {"mean": 0.9131, "std": 0.0115}},
+                               "pixels": {"accuracy": {"mean": 0.9082, "std": 0.0104}}},
+                 "paired": {"random-disc": {"mean_difference": 0.0216, "trained_wins": 9}},
+                 "validation": [{"C": c, "accuracy_mean": 0.9} for c in range(12)]},
+    "filters": {"top_k_label_purity": {"trained": 0.77, "random": 0.8},
+                "trained": [{"feature": i, "label": [1] * 5, "response": [0.5] * 5} for i in range(6)]},
+    "score": {"metrics": ["fid", "kid", "pr"], "gen": {"n": 500}, "ref": {"n": 1347},
+              "protocol": {"extractor": "pytorch-fid InceptionV3", "dims": 2048},
+              "fid": 12.34, "kid": 0.00123, "kid_std": 0.0001, "precision": 0.7123, "recall": 0.6345},
+    "arithmetic": {"sheet": {"png": "sheet.png", "index": "sheet.json"}},
+}
+EXPECTED = {  # section -> texts its headline must show, each made from FAKE_RESULTS' values
+    "walk": ["123.5", "7.891", "2 of 8 paths"],
+    "memorization": ["no evidence of copying", "0.731", "87.4", "3.0% (3 of 100)", "1.234 vs 1.5"],
+    "classify": ["93.5% ± 1.1", "91.3% ± 1.1", "90.8% ± 1.0", "0.0216"],
+    "filters": ["0.77 vs 0.8"],
+    "score": ["12.3400", "0.001230 ± 0.000100", "0.7123", "0.6345", "N = 500 generated vs 1347 reference"],
+    "arithmetic": ["wrote sheet"],
+}
+
+
+def section_of(text: str, sid: str) -> str:
+    m = re.search(rf'<section id="{sid}">(.*?)</section>', text, re.S)
+    assert m, sid
+    return m.group(1)
+
+
+def outside_details(section: str) -> str:
+    return re.sub(r"<details>.*?</details>", "", section, flags=re.S)
+
+
+def test_each_section_shows_its_headline_numbers_from_summary_json(run):
+    for name, results in FAKE_RESULTS.items():
+        write_fake_summary(run, name, results)
+    write_fake_summary(run, "custom", {f"v{i}": i for i in range(40)} | {"recs": [{"a": i} for i in range(9)]})
+    text, info = build_report(run)
+    assert all(info["sections"][a.name] == "done" for a in ANALYSES)
+    custom = outside_details(section_of(text, "extra-custom"))
+    assert custom.count("<tr><td") == 15 and "v14" in custom and "v15" not in custom
+    overview = section_of(text, "summary")
+    for name, needles in EXPECTED.items():
+        shown = outside_details(section_of(text, name))
+        for needle in needles:
+            assert escape_html(needle) in shown, (name, needle)
+        assert f'href="#{name}"' in overview
+        # no section lists more than 15 result rows outside its collapsed blocks
+        assert shown.count("<tr><td") <= 15, (name, shown.count("<tr><td"))
+        assert f"gan-probe {name} {run} --seed 7" in shown  # the command that made it
+        assert "<summary>summary.json</summary>" in section_of(text, name)  # the rest: one click away
+    # the paths' records and quantiles are in the collapsed block only
+    assert "zoom_ratio" not in outside_details(section_of(text, "walk"))
+    assert "q75" not in outside_details(section_of(text, "memorization"))
+    # the summary at the top: each analysis's one line, and the curves' verdict
+    assert "no evidence of copying; C_T 0.731; AuthPct 87.4; 3.0% flagged" in overview
+    assert "PPL (pixels) 123.5" in overview and "FID 12.3400" in overview and "Verdict" not in overview
+    assert re.search(r"Training curves</a>: <b>[^<]+</b>", overview)
+
+
+def test_headlines_survive_summaries_without_their_keys(run):
+    for name in FAKE_RESULTS:
+        write_fake_summary(run, name, {"something_else": 1})
+    text, info = build_report(run)
+    for name in FAKE_RESULTS:
+        assert f'id="{name}"' in text and info["sections"][name] == "done"
+    overview = section_of(text, "summary")
+    assert "— vs —" in text and "no PPL or smoothness in summary.json" in overview
+
+
+def test_a_changed_value_changes_the_page(run):
+    results = json.loads(json.dumps(FAKE_RESULTS["memorization"]))
+    results.update(ct=-4.25, verdict="copying")
+    write_fake_summary(run, "memorization", results)
+    shown = outside_details(section_of(build_report(run)[0], "memorization"))
+    assert "-4.25" in shown and "copying" in shown and "0.731" not in shown
+
+
+def escape_html(s: str) -> str:
+    from html import escape
+
+    return escape(s)
+
+
+@pytest.mark.parametrize("log, label", [
+    ([{"step": s, "loss_d": 1.2, "loss_g": 0.9, "d_x": 0.6, "d_g_z1": 0.35} for s in range(50)], "losses stable"),
+    ([{"step": s, "loss_d": 0.01, "loss_g": 7.0, "d_x": 0.99, "d_g_z1": 0.01} for s in range(50)], "D won"),
+    ([{"step": s, "loss_d": 1.5, "loss_g": 0.5, "d_x": 0.4, "d_g_z1": 0.6} for s in range(50)], "D fooled"),
+    ([{"step": s, "loss_d": 0.01 if s % 2 else 3.0, "loss_g": 1.0, "d_x": 0.7, "d_g_z1": 0.3} for s in range(50)],
+     "losses oscillate"),
+    ([{"step": 0, "loss_d": 1.0, "loss_g": 1.0}, {"step": 1, "loss_d": float("nan"), "loss_g": 1.0}], "diverged"),
+    ([{"step": 0, "img_per_s": 3.0}], "no curves"),
+])
+def test_training_verdict(log, label):
+    got, line = report_build.training_verdict(log)
+    assert got == label, line
+
+
+def test_training_verdict_reads_only_the_last_fifth():
+    early = [{"step": s, "loss_d": 0.01, "loss_g": 7.0, "d_x": 0.99, "d_g_z1": 0.01} for s in range(80)]
+    late = [{"step": s, "loss_d": 1.2, "loss_g": 0.9, "d_x": 0.6, "d_g_z1": 0.35} for s in range(80, 100)]
+    label, line = report_build.training_verdict(early + late)
+    assert label == "losses stable" and "steps 80-99" in line and "D(x) 0.6" in line

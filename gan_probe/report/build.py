@@ -11,6 +11,7 @@ does not exist is listed with its one-line error).
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shlex
@@ -23,11 +24,12 @@ from pathlib import Path
 from gan_probe.errors import GanProbeError
 from gan_probe.report import html
 from gan_probe.runs import ANALYSIS_DIR, command_line_of, read_summary, results_of
-from gan_probe.report.sections import (ANALYSES, PAPER_CLASSIFICATION, Analysis, Datasets, inception_note,
-                                       inception_weights_path, run_datasets)
+from gan_probe.report.sections import (ANALYSES, PAPER_CLASSIFICATION, Analysis, Datasets, Headline, fmt,
+                                       inception_note, inception_weights_path, number, run_datasets)
 from gan_probe.report.svg import line_plot
 
 MAX_IMAGES_PER_SECTION = 24
+MAX_RESULT_ROWS = 15  # result rows a section shows outside its collapsed blocks
 MAX_BYTES_PER_SECTION = 12 * 2**20
 IMAGE_SUFFIXES = (".png", ".gif", ".jpg", ".jpeg", ".webp")
 
@@ -124,6 +126,9 @@ def training_section(run_dir: Path, config: dict, config_problem: str) -> str:
         parts.append('<div class="note">no sample grids in samples/ (written by gan-probe train each epoch)</div>')
     parts.append("<h3>Training curves</h3>")
     log, bad = read_log(run_dir / "log.jsonl")
+    if log:
+        label, line = training_verdict(log)
+        parts.append(f'<p class="verdict">Verdict: <b>{escape(label)}</b>: {escape(line)}</p>')
     parts.append(curves(log) if log else '<div class="note">no log.jsonl in the run</div>')
     if bad:
         parts.append(f'<div class="note">{bad} unreadable line(s) in log.jsonl were skipped</div>')
@@ -187,6 +192,55 @@ def smooth(ys: list[float], max_raw: int = 200) -> list[float]:
     return out
 
 
+# The training curves' verdict: a simple rule on the last fifth of log.jsonl (docs/report.md). Medians, as
+# the logged values are noisy and one spike should not decide.
+D_WON = (0.9, 0.1)  # median D(x) above the first and median D(G(z)) below the second: D tells them apart
+D_FOOLED = 0.5  # median D(x) below it and median D(G(z)) above it: D no longer tells real from fake
+OSCILLATE = 3.0  # loss D's interquartile range above this multiple of its median: the losses swing
+
+
+def quantile(xs: list[float], q: float) -> float:
+    """The ``q`` quantile of ``xs`` (nearest rank; ``xs`` not empty)."""
+    ys = sorted(xs)
+    return ys[round(q * (len(ys) - 1))]
+
+
+def training_verdict(log: list[dict]) -> tuple[str, str]:
+    """(label, one line with the numbers) for the training curves: ``diverged`` (a non-finite loss
+    anywhere), else over the last fifth of the logged steps: ``D won`` (median D(x) > 0.9 and median
+    D(G(z)) < 0.1, D's output before its own step), ``D fooled`` (median D(x) < 0.5 < median D(G(z))),
+    ``losses oscillate`` (loss D's interquartile range > 3 times its median), else ``losses stable``. A verdict
+    on the curves only: mode collapse shows in the samples, not here."""
+    rows = [r for r in log if any(isinstance(r.get(k), (int, float)) for k in ("loss_d", "loss_g"))]
+    if not rows:
+        return "no curves", "log.jsonl holds no losses"
+    if any(isinstance(r.get(k), float) and not math.isfinite(r[k]) for r in rows for k in ("loss_d", "loss_g")):
+        return "diverged", "a loss became NaN or infinite"
+    tail = rows[len(rows) - max(1, len(rows) // 5):]
+
+    def values(key: str) -> list[float]:
+        return [float(r[key]) for r in tail if number(r.get(key)) is not None]
+
+    def median(key: str) -> float | None:
+        xs = values(key)
+        return quantile(xs, 0.5) if xs else None
+
+    dx, dgz, ld, lg = median("d_x"), median("d_g_z1"), median("loss_d"), median("loss_g")
+    losses_d = values("loss_d")
+    iqr = quantile(losses_d, 0.75) - quantile(losses_d, 0.25) if losses_d else 0.0
+    steps = [r["step"] for r in tail if number(r.get("step")) is not None]
+    span = f"steps {steps[0]}-{steps[-1]}" if steps else f"the last {len(tail)} records"
+    numbers = (f"medians over {span}: D(x) {fmt(dx, 2)}, D(G(z)) {fmt(dgz, 2)}, loss D {fmt(ld, 3)} "
+               f"(IQR {fmt(iqr, 2)}), loss G {fmt(lg, 3)}")
+    if dx is not None and dgz is not None and dx > D_WON[0] and dgz < D_WON[1]:
+        return "D won", f"D tells real from generated almost perfectly; {numbers}; G is likely poor or collapsed"
+    if dx is not None and dgz is not None and dx < D_FOOLED < dgz:
+        return "D fooled", f"D rates generated images above real ones; {numbers}"
+    if ld is not None and ld > 0 and iqr > OSCILLATE * ld:
+        return "losses oscillate", numbers
+    return "losses stable", numbers
+
+
 def section_images(folder: Path, summary: dict | None) -> list[Path]:
     files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
     listed = []
@@ -220,7 +274,7 @@ def analysis_section(run_dir: Path, a: Analysis, datasets: Datasets, ran: dict |
         if ran and ran.get("error"):
             parts.append(f'<div class="error">--run-missing: {escape(ran["error"])}</div>')
         if a.name == "classify":
-            parts.append(classification_table([]))
+            parts.append(classification_table())
         return "".join(parts) + extra + "</section>", False
     summary, problem = read_summary(folder)
     parts = [head.format(cls="ok", status="done")]
@@ -231,23 +285,40 @@ def analysis_section(run_dir: Path, a: Analysis, datasets: Datasets, ran: dict |
         parts.append("<p>Made by (default command):</p>" + html.command_block(command))
     if problem:
         parts.append(f'<div class="note">{escape(problem)}</div>')
-    settings = (summary or {}).get("settings")
-    if isinstance(settings, dict) and settings:
-        parts.append("<h3>Settings</h3>" + html.facts(html.flatten(settings)))
-    parts.append(provenance_block(summary or {}))
+    results = results_of(summary or {})
+    headline = headline_of(a, summary)
+    if headline is not None:
+        parts.append("<h3>Key numbers</h3>" + html.headline_table(headline.rows))
+    elif results:
+        parts.append(results_block(results, MAX_RESULT_ROWS))
     images = section_images(folder, summary)
     if images:
         parts.append("<h3>Figures</h3>" + embed_images(images, folder, summary))
-    results = results_of(summary or {})
-    rows = html.flatten(results)
     if a.name == "classify":
-        parts.append(classification_table(rows))
-    parts.append(results_block(results))
-    if summary:
-        parts.append(html.json_details(summary))
+        parts.append(classification_table())
+    parts.append(details_block(summary, results))
     if not images and not summary:
         parts.append('<div class="note">the folder is empty</div>')
     return "".join(parts) + extra + "</section>", True
+
+
+def headline_of(a: Analysis, summary: dict | None) -> Headline | None:
+    """The analysis's headline numbers from its summary (None: no summary, or no headline function)."""
+    return a.headline(summary) if summary and a.headline is not None else None
+
+
+def details_block(summary: dict | None, results: dict) -> str:
+    """Settings, provenance, every result and summary.json, collapsed (one click away)."""
+    if not summary:
+        return ""
+    inner = ""
+    settings = summary.get("settings")
+    if isinstance(settings, dict) and settings:
+        inner += "<h3>Settings</h3>" + html.facts(html.flatten(settings))
+    inner += provenance_block(summary) + results_block(results)
+    n = len(html.flatten(results))
+    return (f"<details><summary>settings, provenance and all {n} result values</summary>{inner}</details>"
+            + html.json_details(summary))
 
 
 def provenance_block(summary: dict) -> str:
@@ -256,15 +327,26 @@ def provenance_block(summary: dict) -> str:
     return "<h3>Provenance</h3>" + html.facts(html.flatten(facts)) if facts else ""
 
 
-def results_block(results: dict) -> str:
-    """Scalars as a key/value table; lists of flat records as tables of their own."""
+def results_block(results: dict, limit: int | None = None) -> str:
+    """Scalars as a key/value table; lists of flat records as tables of their own. With ``limit``: at
+    most that many rows in all (records only if the scalars leave room), the rest left to summary.json."""
     records = {k: v for k, v in results.items() if html.is_records(v)}
     rows = html.flatten({k: v for k, v in results.items() if k not in records})
     if not rows and not records:
         return ""
-    out = "<h3>Results</h3>" + html.kv_table(rows)
+    if limit is None:
+        out = "<h3>Results</h3>" + html.kv_table(rows)
+        for k, v in records.items():
+            out += f"<p><b>{escape(k)}</b></p>" + html.records_table(v)
+        return out
+    out = "<h3>Results</h3>" + html.kv_table(rows, limit=limit)
+    room = limit - min(len(rows), limit)
     for k, v in records.items():
-        out += f"<p><b>{escape(k)}</b></p>" + html.records_table(v)
+        if room < 2:
+            out += f"<p><em>{escape(k)}: {len(v)} records in summary.json below</em></p>"
+            continue
+        out += f"<p><b>{escape(k)}</b></p>" + html.records_table(v, limit=room)
+        room -= min(len(v), room)
     return out
 
 
@@ -293,14 +375,9 @@ def inception_block(folder: Path) -> str:
     return f'<div class="note">{escape(inception_note())}</div>'
 
 
-def classification_table(rows: list[tuple[str, object]]) -> str:
-    ours = [(k, v) for k, v in rows if isinstance(v, (int, float)) and not isinstance(v, bool)
-            and re.search(r"acc|error|err\b", k, re.I)]
+def classification_table() -> str:
     body = [[where, what, value, note] for where, what, value, note in PAPER_CLASSIFICATION]
-    out = "<h3>The paper's numbers</h3>" + html.table(["dataset", "metric", "DCGAN + L2-SVM (paper)", "note"], body)
-    if ours:
-        out += "<h3>This run</h3>" + html.table(["value", ""], [[k, html.fmt_value(v)] for k, v in ours[:12]])
-    return out
+    return "<h3>The paper's numbers</h3>" + html.table(["dataset", "metric", "DCGAN + L2-SVM (paper)", "note"], body)
 
 
 def other_section(folder: Path) -> str:
@@ -313,12 +390,49 @@ def other_section(folder: Path) -> str:
     if images:
         parts.append(embed_images(images, folder, summary))
     if summary:
-        parts.append(provenance_block(summary))
-        parts.append(results_block(results_of(summary)))
-        parts.append(html.json_details(summary))
+        parts.append(results_block(results_of(summary), MAX_RESULT_ROWS))
+        parts.append(details_block(summary, results_of(summary)))
     elif problem:
         parts.append(f'<div class="note">{escape(problem)}</div>')
     return "".join(parts) + "</section>"
+
+
+def overview_section(run_dir: Path, config: dict, lines: list[tuple[str, str, str]]) -> str:
+    """The one-screen summary: the run, its curves' verdict, one line per analysis (anchor, title, line)."""
+    train, model = config.get("train", {}), config.get("model", {})
+    log, _ = read_log(run_dir / "log.jsonl")
+    steps = [r["step"] for r in log if number(r.get("step")) is not None]
+    what = [f"{train.get('dataset', '?')}"]
+    if model.get("image_size"):
+        what.append(f"{model['image_size']} px")
+    if train.get("max_steps"):
+        what.append(f"{train['max_steps']} steps")
+    elif train.get("epochs"):
+        what.append(f"{train['epochs']} epochs")
+    if steps:
+        what.append(f"last logged step {int(max(steps))}")
+    if train.get("batch_size"):
+        what.append(f"batch {train['batch_size']}")
+    if "ngf" in train or "ndf" in train:
+        what.append(f"G width {train.get('ngf', '?')}, D width {train.get('ndf', '?')}")
+    label, line = training_verdict(log) if log else ("no curves", "no log.jsonl in the run")
+    rows = "".join(f'<tr><td><a href="#{escape(anchor)}">{escape(title)}</a></td><td>{escape(text)}</td></tr>'
+                   for anchor, title, text in lines)
+    return ('<section id="summary"><h2>Summary</h2>'
+            f'<p>Run <code>{escape(str(run_dir))}</code>: DCGAN on {escape(", ".join(what))}.</p>'
+            f'<p class="verdict"><a href="#training">Training curves</a>: <b>{escape(label)}</b>: '
+            f'{escape(line)}</p>'
+            f'<table class="overview"><tr><th>analysis</th><th>headline</th></tr>{rows}</table></section>')
+
+
+def overview_line(run_dir: Path, a: Analysis, ran: dict | None = None) -> str:
+    """The analysis's one line for the summary: its headline, or why there is none."""
+    folder = run_dir / ANALYSIS_DIR / a.name
+    if not folder.is_dir():
+        return f"not run ({ran['error']})" if ran and ran.get("error") else "not run"
+    summary, problem = read_summary(folder)
+    headline = headline_of(a, summary)
+    return headline.line if headline is not None else (problem or "done (see its section)")
 
 
 # ---------------------------------------------------------------- running missing analyses
@@ -367,9 +481,11 @@ def build_report(run_dir: str | os.PathLike, run_missing: bool = False) -> tuple
     body = [training_section(run_dir, config, config_problem)]
     toc = [("training", "Training: samples and curves (Figs. 2-3)", True)]
     status: dict[str, str] = {}
+    lines: list[tuple[str, str, str]] = []
     for a in ANALYSES:
         section, found = analysis_section(run_dir, a, datasets, ran.get(a.name))
         body.append(section)
+        lines.append((a.name, a.title, overview_line(run_dir, a, ran.get(a.name))))
         toc.append((a.name, f"{a.title} ({a.figure.split(';')[0].split(' (')[0]})", found))
         status[a.name] = "done" if found else "not run"
     known = {a.name for a in ANALYSES}
@@ -379,6 +495,8 @@ def build_report(run_dir: str | os.PathLike, run_missing: bool = False) -> tuple
             body.append(other_section(folder))
             toc.append((f"extra-{folder.name}", folder.name, True))
             status[folder.name] = "done"
+    body.insert(0, overview_section(run_dir, config, lines))
+    toc.insert(0, ("summary", "Summary: the run and each analysis's headline", True))
     dataset = config.get("train", {}).get("dataset", "?")
     title = f"gan-probe report: {run_dir.resolve().name}"
     subtitle = (f"DCGAN (Radford, Metz, Chintala 2015) trained on {dataset}; "

@@ -56,6 +56,10 @@ svg.plot text { font-size: 11px; fill: #444; } svg.plot .plot-title { font-size:
 .facts { display: flex; flex-wrap: wrap; gap: 6px 8px; margin: 10px 0; font-size: 13px; }
 .facts span { background: #f0f3f6; border-radius: 4px; padding: 2px 8px; }
 .facts b { color: var(--muted); font-weight: 500; margin-right: 4px; }
+table.headline td:first-child { white-space: nowrap; }
+table.headline td.meaning { color: var(--muted); font-size: 13px; }
+table.overview td:first-child { white-space: nowrap; }
+.verdict { font-size: 15px; margin: 8px 0; } .verdict b { color: var(--accent); }
 footer { color: var(--muted); font-size: 12.5px; margin-top: 26px; }
 """
 
@@ -125,9 +129,15 @@ def kv_table(rows: list[tuple[str, object]], limit: int = 40) -> str:
         return ""
     body = "".join(f'<tr><td>{escape(k)}</td><td class="{"num" if isinstance(v, (int, float)) else ""}">'
                    f'{escape(fmt_value(v))}</td></tr>' for k, v in rows[:limit])
-    more = (f'<tr><td colspan="2"><em>… {len(rows) - limit} more values in summary.json below</em></td></tr>'
-            if len(rows) > limit else "")
-    return f'<table class="kv">{body}{more}</table>'
+    more = f"<p><em>… {len(rows) - limit} more values in summary.json below</em></p>" if len(rows) > limit else ""
+    return f'<table class="kv">{body}</table>{more}'
+
+
+def headline_table(rows) -> str:
+    """An analysis's few numbers: what, the value (bold), what it means and what is good."""
+    body = "".join(f'<tr><td>{escape(what)}</td><td class="num"><b>{escape(value)}</b></td>'
+                   f'<td class="meaning">{escape(meaning)}</td></tr>' for what, value, meaning in rows)
+    return f'<table class="headline">{body}</table>' if body else ""
 
 
 def facts(rows: list[tuple[str, object]]) -> str:
