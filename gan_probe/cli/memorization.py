@@ -33,7 +33,7 @@ def memorization(
     test: Annotated[str | None, typer.Option("--test", help="Held-out real images (needed for C_T and to "
                                                             "calibrate the copy flags).")] = None,
     features: Annotated[str, typer.Option("--features", help="A feature space, by name in gan_probe.features' "
-                                                             "registry: pixels, inception, disc (the checkpoint's "
+                                                             "registry: pixels, inception, dinov2, clip, disc (the checkpoint's "
                                                              "discriminator), or any other registered one (an "
                                                              "unknown name lists them all).")] = "pixels",
     n: Annotated[int, typer.Option("--n", min=1, help="Samples generated from a checkpoint.")] = 1000,

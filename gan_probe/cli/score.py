@@ -25,17 +25,20 @@ WeightsDownloadOpt = Annotated[bool, typer.Option("--download", help="Download t
 DimsOpt = Annotated[int, typer.Option("--dims", help="Feature dimension: 2048 (pool3), 768, 192 or 64.")]
 NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Do not read or write the statistics cache.")]
 SkipBadOpt = Annotated[bool, typer.Option("--skip-bad", help="Skip unreadable images with a warning.")]
+ProtocolOpt = Annotated[str, typer.Option("--protocol", help="Inception's resize: pytorch-fid (bilinear on the "
+                                         "float tensor, pytorch-fid's numbers) or clean (PIL bicubic antialiased, "
+                                         "clean-fid's mode='clean'). See docs/metrics.md.")]
 OutOpt = Annotated[Path | None, typer.Option("--out", help="Folder for summary.json (score: default "
                                              "<RUN_DIR>/analysis/score when GEN is a run).")]
 
 
 def _options(batch_size, device, num_workers, n, seed, dims, inception_weights, download, no_cache, skip_bad,
-             data_root, json_out):
+             data_root, json_out, **more):
     from gan_probe.metrics.score import ScoreOptions
 
     return ScoreOptions(batch_size=batch_size, device=device, num_workers=num_workers, n=n, seed=seed, dims=dims,
                         weights=inception_weights, download=download, cache=not no_cache, skip_bad=skip_bad,
-                        data_root=data_root, progress=not json_out)
+                        data_root=data_root, progress=not json_out, **more)
 
 
 @app.command(epilog="""Examples:
@@ -49,6 +52,8 @@ def _options(batch_size, device, num_workers, n, seed, dims, inception_weights, 
   gan-probe fid real.npz fake.npz --json                   # .npz files from pytorch-fid work too (no torch import)
 
   gan-probe fid real/ fake/ --inception-weights ~/pt_inception-2015-12-05-6726825d.pth   # offline
+
+  gan-probe fid real/ fake/ --protocol clean               # clean-fid's resize (mode='clean')
 """)
 def fid(
     a: Annotated[str, typer.Argument(help=SOURCE_HELP, metavar="A", show_default=False)],
@@ -62,6 +67,7 @@ def fid(
     inception_weights: WeightsOpt = None,
     download: WeightsDownloadOpt = False,
     dims: DimsOpt = 2048,
+    protocol: ProtocolOpt = "pytorch-fid",
     no_cache: NoCacheOpt = False,
     skip_bad: SkipBadOpt = False,
     data_root: DataRootOpt = None,
@@ -72,12 +78,13 @@ def fid(
     from gan_probe.metrics.score import run_score
 
     opts = _options(batch_size, device, num_workers, n, seed, dims, inception_weights, download, no_cache,
-                    skip_bad, data_root, json_out)
+                    skip_bad, data_root, json_out, protocol=protocol)
     _emit(run_score(a, b, None, opts, command="fid", save_stats=save_stats, out=out), json_out, "FID")
 
 
 def _metrics_option() -> dict:
-    """--metrics' help and default, from the metric registry (read when the command runs)."""
+    """--metrics' help and default (Inception's), from the metric registry (read when the command runs);
+    with another --features and no --metrics, that space's defaults are used instead."""
     from gan_probe.metrics.registry import default_metrics, metrics_help
 
     return {"help": metrics_help(), "default": ",".join(default_metrics())}
@@ -92,8 +99,15 @@ def _metrics_option() -> dict:
   gan-probe score fake/ --metrics is                       # Inception Score needs no reference
 
   gan-probe score runs/cifar --ref cifar10:test --save-stats gen.npz   # summary in runs/cifar/analysis/score/
+
+  gan-probe score fake/ --ref real/ --features dinov2 --metrics fd,kd,pr,dc --ci 0.95   # FD-DINOv2
+
+  gan-probe score fake/ --ref real/ --features clip --metrics cmmd                      # CMMD
+
+  gan-probe score fake/ --ref real/ --metrics fid --fd-inf                             # FID-infinity
 """)
 def score(
+    ctx: typer.Context,
     gen: Annotated[str, typer.Argument(help="Generated images: " + SOURCE_HELP, metavar="GEN",
                                          show_default=False)],
     ref: Annotated[str | None, typer.Option("--ref", help="Reference (real) source, same kinds as GEN.")] = None,
@@ -108,17 +122,35 @@ def score(
     inception_weights: WeightsOpt = None,
     download: WeightsDownloadOpt = False,
     dims: DimsOpt = 2048,
+    features: Annotated[str, typer.Option("--features", help="Feature space the metrics run in: inception "
+                                          "(pytorch-fid's network), dinov2 (DINOv2 ViT-L/14) or clip (CLIP "
+                                          "ViT-L/14@336). See docs/metrics.md, 'which encoder, when'.")] = "inception",
+    weights: Annotated[Path | None, typer.Option("--weights", help="The dinov2/clip encoder's weights file (default: "
+                                                 "$GAN_PROBE_DINOV2_WEIGHTS / $GAN_PROBE_CLIP_WEIGHTS, then the torch "
+                                                 "hub, Hugging Face and timm caches; docs/encoders.md).")] = None,
+    protocol: ProtocolOpt = "pytorch-fid",
+    ci: Annotated[float | None, typer.Option("--ci", help="Add a seeded bootstrap interval at this level (e.g. "
+                                             "0.95) to every metric computed from features.")] = None,
+    ci_rounds: Annotated[int, typer.Option("--ci-rounds", min=2, help="Bootstrap rounds for --ci.")] = 100,
+    fd_inf: Annotated[bool, typer.Option("--fd-inf", help="Also FD-infinity: FD extrapolated to infinitely many "
+                                         "GEN samples (Chong & Forsyth 2020).")] = False,
     no_cache: NoCacheOpt = False,
     skip_bad: SkipBadOpt = False,
     data_root: DataRootOpt = None,
     out: OutOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """FID, Inception Score, KID, precision/recall, density/coverage in one Inception pass per source."""
+    """FID, Inception Score, KID, precision/recall, density/coverage in one feature pass per source
+    (Inception by default; DINOv2 or CLIP with --features)."""
     from gan_probe.metrics.score import run_score
 
     opts = _options(batch_size, device, num_workers, n, seed, dims, inception_weights, download, no_cache,
-                    skip_bad, data_root, json_out)
+                    skip_bad, data_root, json_out, features=features, encoder_weights=weights, protocol=protocol,
+                    ci=ci, ci_rounds=ci_rounds, fd_inf=fd_inf)
+    from click.core import ParameterSource
+
+    if ctx.get_parameter_source("metrics") in (ParameterSource.DEFAULT, None):
+        metrics = None  # the --features space's default metrics
     _emit(run_score(gen, ref, metrics, opts, save_stats=save_stats, out=out), json_out, "Scores")
 
 
@@ -140,19 +172,35 @@ def _print_table(result: dict, title: str, saved: Path | None) -> None:
     err = Console(stderr=True)
     for w in result["warnings"]:
         err.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
+    p = result["protocol"]
+    space = p.get("space", "inception")
+    sha = p.get("weights_sha256")
+    where = f"{space}" + (f", sha256 {sha[:12]}" if sha else "") + (f", {p['resize_protocol']}"
+                                                                    if p.get("resize_protocol") else "")
     t = Table(title=title, show_header=True)
     t.add_column("metric")
-    t.add_column("value", justify="right")
+    t.add_column("value" + (f" [{result['ci'] and next(iter(result['ci'].values()))['ci']:.0%} CI]"
+                            if result.get("ci") else ""), justify="right")
+    t.add_column("space (weights, protocol)")
     for label, value in table_rows(result):
-        t.add_row(label, value)
+        t.add_row(label, value, where)
+    for key in ("fid_inf", "fd_inf"):
+        if result.get(key) is not None:
+            t.add_row("FID∞" if key == "fid_inf" else "FD∞", f"{result[key]:.4f}", where)
     console.print(t)
-    p = result["protocol"]
+    for c in result.get("sample_size", []):
+        style = "[yellow]too small:[/] " if c["too_small"] else ""
+        console.print(f"{style}{c['source']}: {c['note']}", highlight=False, soft_wrap=True)
     names = ("A", "B") if title == "FID" else ("GEN", "REF")  # fid A B / score GEN --ref REF
     sides = [(names[0], result["gen"])]
     if result.get("ref"):
         sides.append((names[1], result["ref"]))
     console.print(f"extractor: {p['extractor']}, {p['dims']}-d" + (f"; resize: {p['resize']}" if "resize" in p else ""),
                   highlight=False, soft_wrap=True)
+    if sha:
+        console.print(f"weights: {p['weights']} (sha256 {sha})", highlight=False, soft_wrap=True)
+    if p.get("preprocessing") and space != "inception":
+        console.print(f"preprocessing: {p['preprocessing']}", highlight=False, soft_wrap=True)
     for name, s in sides:
         n = "statistics file" if s["n"] is None else f"N = {s['n']}"
         extra = f", seed {s['seed']}" if "seed" in s else ""

@@ -13,6 +13,10 @@ adapts what it gets (grayscale <-> RGB, resize) itself.
   control the paper's Fig. 5 implies.
 - ``inception``: pool3 of pytorch-fid's FID Inception network
   (:mod:`gan_probe.features.inception`).
+- ``dinov2``, ``clip``: the encoders of :mod:`gan_probe.encoders` (DINOv2 ViT-L/14 CLS token;
+  CLIP ViT-L/14@336 image embedding, L2-normalised), their weights found as docs/encoders.md says
+  (or ``weights=``); the [-1, 1] images are quantised to uint8 and given the encoder's own
+  preprocessing. The description names the weights' SHA-256 and the preprocessing.
 
 A new space is one factory returning a :class:`FeatureSpace` and one
 :func:`register_feature_space` call; every analysis and command that picks a
@@ -148,6 +152,23 @@ def _inception(**kwargs) -> FeatureSpace:
     return inception_feature_space(**kwargs)
 
 
+def encoder_feature_space(name: str, checkpoint=None, device: str | torch.device = "cpu", weights=None,
+                          **_) -> FeatureSpace:
+    """An encoder of :mod:`gan_probe.encoders` as a feature space: [-1, 1] images -> uint8 RGB (rounded as
+    ``gan-probe sample`` writes PNGs) -> the encoder (its own resize and normalisation)."""
+    from gan_probe.encoders import get_encoder
+
+    enc = get_encoder(name, weights=weights, device=device)
+
+    def extract(images: torch.Tensor) -> torch.Tensor:
+        u8 = ((images.float().cpu() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
+        return enc(u8)
+
+    return FeatureSpace(name, enc.dim, extract, None, 3,
+                        f"{enc.network}; weights {enc.weights} (sha256 {enc.weights_sha256}); {enc.preprocessing}",
+                        module=enc.model)
+
+
 FEATURE_SPACES: dict[str, Callable[..., FeatureSpace]] = {}  # name -> factory, in registration order
 FEATURE_SPACE_HELP: dict[str, str] = {}  # name -> one line for --help texts
 
@@ -176,6 +197,10 @@ register_feature_space("disc", _disc, help="the checkpoint's discriminator, ever
                                            "(the paper's representation)")
 register_feature_space("random-disc", _random_disc, help="the same architecture, randomly initialised (seeded)")
 register_feature_space("inception", _inception, help="pool3 of pytorch-fid's FID Inception network")
+register_feature_space("dinov2", lambda **kw: encoder_feature_space("dinov2", **kw),
+                       help="DINOv2 ViT-L/14 CLS token, 1024-d (weights: docs/encoders.md)")
+register_feature_space("clip", lambda **kw: encoder_feature_space("clip", **kw),
+                       help="OpenAI CLIP ViT-L/14@336 image embedding, L2-normalised, 768-d (weights: docs/encoders.md)")
 
 
 def get_feature_space(name: str, *, checkpoint: str | os.PathLike | None = None,

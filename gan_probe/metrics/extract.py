@@ -50,6 +50,7 @@ class ExtractOptions:
     cache: bool = True
     cache_root: Path | None = None
     progress: bool = True
+    protocol: str = "pytorch-fid"  # the resize protocol (gan_probe.features.resize.PROTOCOLS)
 
 
 def statistics_cache_key(source: Source, opts: ExtractOptions) -> str:
@@ -57,9 +58,11 @@ def statistics_cache_key(source: Source, opts: ExtractOptions) -> str:
     from gan_probe.features.inception import EXTRACTOR, PREPROCESSING
 
     st = opts.weights.stat()
-    return cache_key(version=CACHE_VERSION, source=source.fingerprint, extractor=EXTRACTOR,
-                     weights=[opts.weights.name, st.st_size, st.st_mtime_ns], dims=opts.dims,
-                     preprocessing=PREPROCESSING)
+    parts = dict(version=CACHE_VERSION, source=source.fingerprint, extractor=EXTRACTOR,
+                 weights=[opts.weights.name, st.st_size, st.st_mtime_ns], dims=opts.dims, preprocessing=PREPROCESSING)
+    if opts.protocol != "pytorch-fid":  # the default's key stays as before, so existing caches still hit
+        parts["protocol"] = opts.protocol
+    return cache_key(**parts)
 
 
 def source_to_features(source: Source, opts: ExtractOptions, get_extractor: Callable, *,
@@ -114,8 +117,11 @@ def _cached(source: Source, key: str, need_features: bool, need_logits: bool, ro
 
 def _extract(source: Source, opts: ExtractOptions, extractor, need_features: bool,
              need_logits: bool) -> SourceFeatures:
-    from gan_probe.features.inception import to_inception_input
+    from gan_probe.features.resize import get_protocol
     from gan_probe.metrics.fid import StatisticsAccumulator
+
+    protocol = get_protocol(opts.protocol)
+    on_device = opts.device != "cpu" and protocol.name != "clean"  # clean resizes with PIL, on the CPU
 
     acc = StatisticsAccumulator()
     feats, logits = [], []
@@ -123,9 +129,9 @@ def _extract(source: Source, opts: ExtractOptions, extractor, need_features: boo
     show = opts.progress and sys.stderr.isatty()
     with progress_bar(source.n, f"Inception: {source.spec}", show) as advance:
         for batch in source.batches(opts.batch_size, opts.num_workers, opts.device):
-            if opts.device != "cpu":  # resize where the network runs (uint8 travels: 4x less to copy)
+            if on_device:  # resize where the network runs (uint8 travels: 4x less to copy)
                 batch = [im.to(opts.device) for im in batch] if isinstance(batch, list) else batch.to(opts.device)
-            x = to_inception_input(batch)
+            x = protocol.to_input(batch)
             out = extractor(x, logits=need_logits)
             f = out.features.numpy()
             acc.update(f)

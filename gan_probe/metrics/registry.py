@@ -13,7 +13,14 @@ everything the rest of the program needs, so adding a metric edits nothing else:
   ``ref`` (``None`` without a reference) carry ``mu``, ``sigma``, ``features``, ``logits``, ``n``
   and ``source`` (:class:`gan_probe.metrics.extract.SourceFeatures`), whichever encoder produced
   them; ``ctx`` (:class:`MetricContext`) gives the options, the device and a list for warnings;
-- ``rows``: how the printed table shows those keys (label, key, optional ``± std`` key, format).
+- ``rows``: how the printed table shows those keys (label, key, optional ``± std`` key, format);
+- ``spaces``: the feature spaces (``score --features``) it is defined in (None: every space), and
+  ``except_spaces`` those it is not (``fd`` is ``fid`` outside Inception space, so ``fd`` excludes
+  ``inception`` and ``fid`` is Inception-only: a number is never named for a space it was not
+  computed in); ``default``: part of ``score``'s default ``--metrics`` (True: in every space it
+  applies to; a set of space names: only there);
+- ``bootstrap``: whether ``--ci`` can resample it (metrics computed from features or statistics
+  recomputed from them; not the Inception Score, which reads logits).
 
 Compute functions stay thin: the formulas are numpy-only functions named for their data flow in
 their own modules (``statistics_to_fid``, ``features_to_kid``, ``logits_to_inception_score``,
@@ -84,11 +91,28 @@ class Metric:
     consumes: frozenset[str]
     ref_consumes: frozenset[str]
     rows: tuple[MetricRow, ...]
-    default: bool = True  # part of `score`'s default --metrics
+    default: bool | frozenset[str] = True  # part of `score`'s default --metrics (everywhere / in these spaces)
+    spaces: frozenset[str] | None = None  # feature spaces it is defined in (None: every one)
+    except_spaces: frozenset[str] = frozenset()
+    bootstrap: bool = True  # --ci can resample it
 
     def needs(self, side: str) -> frozenset[str]:
         """What this metric reads from ``side`` (``gen`` or ``ref``)."""
         return self.consumes if side == "gen" else self.ref_consumes
+
+    def applies_to(self, space: str) -> bool:
+        """Whether this metric is defined in feature space ``space``."""
+        return space not in self.except_spaces and (self.spaces is None or space in self.spaces)
+
+    def is_default(self, space: str) -> bool:
+        if not self.applies_to(space):
+            return False
+        return self.default if isinstance(self.default, bool) else space in self.default
+
+    def spaces_text(self) -> str:
+        if self.spaces is not None:
+            return " / ".join(sorted(self.spaces))
+        return "every space" + (f" but {', '.join(sorted(self.except_spaces))}" if self.except_spaces else "")
 
 
 METRICS: dict[str, Metric] = {}  # name -> Metric, in registration order (the order of results and table rows)
@@ -98,7 +122,8 @@ _NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
 
 def register_metric(name: str, compute: Compute | None = None, *, help: str, needs_ref: bool,
                     consumes: Iterable[str], rows: Iterable[MetricRow], ref_consumes: Iterable[str] | None = None,
-                    default: bool = True):
+                    default: bool | Iterable[str] = True, spaces: Iterable[str] | None = None,
+                    except_spaces: Iterable[str] = (), bootstrap: bool = True):
     """Register a metric (see the module doc). Call it with the compute function, or use it as a
     decorator: ``@register_metric("fid", help=..., needs_ref=True, consumes={"statistics"}, rows=[...])``.
     Returns the compute function. A name already registered is a programming error (ValueError)."""
@@ -115,7 +140,9 @@ def register_metric(name: str, compute: Compute | None = None, *, help: str, nee
             raise ValueError(f"metric {name!r} consumes {sorted(unknown)}; choose among {', '.join(CONSUMABLES)}")
         if ref_needs and not needs_ref:
             raise ValueError(f"metric {name!r} reads the reference side but does not declare needs_ref=True")
-        METRICS[name] = Metric(name, fn, help, needs_ref, gen_needs, ref_needs, tuple(rows), default)
+        dflt = default if isinstance(default, bool) else frozenset(default)
+        METRICS[name] = Metric(name, fn, help, needs_ref, gen_needs, ref_needs, tuple(rows), dflt,
+                               None if spaces is None else frozenset(spaces), frozenset(except_spaces), bootstrap)
         return fn
 
     return add if compute is None else add(compute)
@@ -130,9 +157,9 @@ def get_metric(name: str) -> Metric:
     return METRICS[name]
 
 
-def default_metrics() -> list[str]:
-    """The metrics ``gan-probe score`` computes when ``--metrics`` is not given."""
-    return [m.name for m in METRICS.values() if m.default]
+def default_metrics(space: str = "inception") -> list[str]:
+    """The metrics ``gan-probe score --features SPACE`` computes when ``--metrics`` is not given."""
+    return [m.name for m in METRICS.values() if m.is_default(space)]
 
 
 def side_needs(metrics: Iterable[str], side: str) -> frozenset[str]:
@@ -142,17 +169,23 @@ def side_needs(metrics: Iterable[str], side: str) -> frozenset[str]:
 
 def metrics_help() -> str:
     """``--metrics``' help text: every registered metric with its help."""
-    items = [f"{m.name} ({m.help})" if m.help else m.name for m in METRICS.values()]
-    return "Comma list of " + ", ".join(items) + "."
+    items = [(f"{m.name} ({m.help})" if m.help else m.name)
+             + ("" if m.spaces is None and not m.except_spaces else f" [{m.spaces_text()}]") for m in METRICS.values()]
+    return ("Comma list of " + ", ".join(items) + ". Default: the metrics marked default for the --features "
+            "space (inception: " + ",".join(default_metrics("inception")) + ").")
 
 
 def table_rows(result: dict) -> list[tuple[str, str]]:
-    """(label, value text) for every registered row whose key ``result`` holds, in registry order."""
+    """(label, value text) for every registered row whose key ``result`` holds, in registry order;
+    a bootstrap interval (``result["ci"][key]``) follows its value as ``[low, high]``."""
     out = []
+    intervals = result.get("ci") or {}
     for m in METRICS.values():
         for row in m.rows:
             text = row.value_text(result)
             if text is not None:
+                if (iv := intervals.get(row.key)) is not None:
+                    text += f"  [{format(iv['low'], row.fmt)}, {format(iv['high'], row.fmt)}]"
                 out.append((row.label, text))
     return out
 
@@ -170,21 +203,29 @@ def compute_metrics(gen, ref, metrics: Iterable[str], ctx: MetricContext) -> dic
 
 # ---------------------------------------------------------------- the built-in metrics
 
-@register_metric("fid", help="Fréchet Inception Distance", needs_ref=True,
-                 consumes={"statistics"}, rows=[MetricRow("FID", "fid")])
-def _fid(gen, ref, ctx: MetricContext) -> dict:
-    from gan_probe.metrics.fid import SmallSampleWarning, statistics_to_fid, warn_if_few_samples
+def _frechet(key: str, what: str):
+    def compute(gen, ref, ctx: MetricContext) -> dict:
+        from gan_probe.metrics.fid import SmallSampleWarning, statistics_to_fid, warn_if_few_samples
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", SmallSampleWarning)  # reported once, as a note
-        for r in (gen, ref):
-            if r.n is not None and (text := warn_if_few_samples(r.n, len(r.mu))):
-                ctx.notes.append(f"{r.source.spec}: {text}")
-    return {"fid": statistics_to_fid(gen.mu, gen.sigma, ref.mu, ref.sigma)}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SmallSampleWarning)  # reported once, as a note
+            for r in (gen, ref):
+                if r.n is not None and (text := warn_if_few_samples(r.n, len(r.mu), what)):
+                    ctx.notes.append(f"{r.source.spec}: {text}")
+        return {key: statistics_to_fid(gen.mu, gen.sigma, ref.mu, ref.sigma)}
+
+    return compute
+
+
+register_metric("fid", _frechet("fid", "FID"), help="Fréchet Inception Distance", needs_ref=True,
+                consumes={"statistics"}, rows=[MetricRow("FID", "fid")], spaces={"inception"})
+register_metric("fd", _frechet("fd", "FD"), help="Fréchet distance in the --features space (FD-DINOv2 in dinov2)",
+                needs_ref=True, consumes={"statistics"}, rows=[MetricRow("FD", "fd")], except_spaces={"inception"},
+                default={"dinov2"})
 
 
 @register_metric("is", help="Inception Score, needs no reference", needs_ref=False, consumes={"logits"},
-                 rows=[MetricRow("Inception Score", "is", "is_std")])
+                 rows=[MetricRow("Inception Score", "is", "is_std")], spaces={"inception"}, bootstrap=False)
 def _inception_score(gen, ref, ctx: MetricContext) -> dict:
     from gan_probe.metrics.inception_score import logits_to_inception_score
 
@@ -192,15 +233,23 @@ def _inception_score(gen, ref, ctx: MetricContext) -> dict:
     return {"is": mean, "is_std": std}
 
 
-@register_metric("kid", help="Kernel Inception Distance", needs_ref=True, consumes={"features"},
-                 rows=[MetricRow("KID", "kid", "kid_std", fmt=".6f")])
-def _kid(gen, ref, ctx: MetricContext) -> dict:
-    from gan_probe.metrics.kid import features_to_kid
+def _kernel(key: str):
+    def compute(gen, ref, ctx: MetricContext) -> dict:
+        from gan_probe.metrics.kid import features_to_kid
 
-    o = ctx.options
-    mean, std = features_to_kid(ref.features, gen.features, o.kid_subsets, o.kid_subset_size, o.seed)
-    return {"kid": mean, "kid_std": std,
-            "kid_subset_size": min(o.kid_subset_size, len(ref.features), len(gen.features))}
+        o = ctx.options
+        mean, std = features_to_kid(ref.features, gen.features, o.kid_subsets, o.kid_subset_size, o.seed)
+        return {key: mean, f"{key}_std": std,
+                f"{key}_subset_size": min(o.kid_subset_size, len(ref.features), len(gen.features))}
+
+    return compute
+
+
+register_metric("kid", _kernel("kid"), help="Kernel Inception Distance", needs_ref=True, consumes={"features"},
+                rows=[MetricRow("KID", "kid", "kid_std", fmt=".6f")], spaces={"inception"})
+register_metric("kd", _kernel("kd"), help="kernel distance (KID's estimator) in the --features space",
+                needs_ref=True, consumes={"features"}, rows=[MetricRow("KD", "kd", "kd_std", fmt=".6f")],
+                except_spaces={"inception"}, default={"dinov2"})
 
 
 @register_metric("pr", help="precision/recall, k=3", needs_ref=True, consumes={"features"},
@@ -219,3 +268,11 @@ def _density_coverage(gen, ref, ctx: MetricContext) -> dict:
 
     d, c = features_to_density_coverage(ref.features, gen.features, ctx.options.dc_k, ctx.device)
     return {"density": d, "coverage": c}
+
+
+@register_metric("cmmd", help="CMMD: RBF-kernel MMD, sigma 10, x1000 (Jayasumana et al. 2024)", needs_ref=True,
+                 consumes={"features"}, rows=[MetricRow("CMMD", "cmmd")], spaces={"clip"})
+def _cmmd(gen, ref, ctx: MetricContext) -> dict:
+    from gan_probe.metrics.cmmd import features_to_cmmd
+
+    return {"cmmd": features_to_cmmd(ref.features, gen.features)}

@@ -20,8 +20,11 @@ from typing import Iterable
 
 from gan_probe.errors import GanProbeError
 from gan_probe.io import check_writable
+import numpy as np
+
 from gan_probe.metrics.registry import (MetricContext, compute_metrics, default_metrics, get_metric, metric_names,
                                         side_needs)
+
 
 @dataclass
 class ScoreOptions:
@@ -42,13 +45,30 @@ class ScoreOptions:
     pr_k: int = 3
     dc_k: int = 5
     progress: bool = True
+    features: str = "inception"  # the feature space: inception or an encoder (gan_probe.encoders.ENCODERS)
+    encoder_weights: str | os.PathLike | None = None  # the encoder's weights file (else searched for)
+    protocol: str = "pytorch-fid"  # Inception's resize protocol (gan_probe.features.resize.PROTOCOLS)
+    ci: float | None = None  # bootstrap interval level (e.g. 0.95) for every metric computed from features
+    ci_rounds: int = 100
+    fd_inf: bool = False  # also FD-infinity (Chong & Forsyth 2020)
 
 
-def parse_metrics(metrics: str | Iterable[str] | None = None) -> list[str]:
+def score_spaces(space: str | None = None) -> list[str]:
+    """The feature spaces ``score`` can run in: ``inception`` and every encoder. Imports the encoders
+    (and torch) only when ``space`` is given and is not ``inception``."""
+    if space == "inception":
+        return ["inception"]
+    from gan_probe.encoders import ENCODERS
+
+    return ["inception", *ENCODERS]
+
+
+def parse_metrics(metrics: str | Iterable[str] | None = None, space: str = "inception") -> list[str]:
     """Metric names from a comma list (``"fid,kid"``) or a list, checked against the registry
-    (:mod:`gan_probe.metrics.registry`), duplicates dropped; None: the default metrics."""
+    (:mod:`gan_probe.metrics.registry`) and against feature space ``space``, duplicates dropped;
+    None: the space's default metrics."""
     if metrics is None:
-        return default_metrics()
+        return default_metrics(space)
     parts = metrics.split(",") if isinstance(metrics, str) else list(metrics)
     names = [m.strip().lower() for m in parts if m.strip()]
     known = metric_names()
@@ -56,6 +76,13 @@ def parse_metrics(metrics: str | Iterable[str] | None = None) -> list[str]:
     if bad or not names:
         raise GanProbeError(f"metrics has unknown metric(s) {', '.join(bad) or '(none)'}; "
                             f"choose from {','.join(known)}", param="metrics")
+    elsewhere = [m for m in names if not get_metric(m).applies_to(space)]
+    if elsewhere:
+        hint = {"fid": "fd", "kid": "kd", "fd": "fid", "kd": "kid"}
+        alt = [hint[m] for m in elsewhere if m in hint]
+        raise GanProbeError(f"metrics {', '.join(elsewhere)} not defined in the {space} feature space ("
+                            + "; ".join(f"{m}: {get_metric(m).spaces_text()}" for m in elsewhere) + ")"
+                            + (f"; in {space} space ask for {','.join(alt)}" if alt else ""), param="metrics")
     return list(dict.fromkeys(names))
 
 
@@ -75,7 +102,20 @@ def compute_scores(gen: str | os.PathLike, ref: str | os.PathLike | None, metric
     from gan_probe.metrics.sources import open_source
 
     opts = options or ScoreOptions()
-    metrics = parse_metrics(metrics)
+    if opts.features not in (spaces := score_spaces(opts.features)):
+        raise GanProbeError(f"features must be one of {', '.join(spaces)} (got {opts.features!r})", param="features")
+    if opts.features == "inception" and opts.protocol != "pytorch-fid":
+        from gan_probe.features.resize import get_protocol  # (imports torch: not for the default)
+
+        get_protocol(opts.protocol)  # a bad name fails before any work
+    elif opts.protocol != "pytorch-fid":
+        raise GanProbeError(f"protocol applies to Inception features only; the {opts.features} encoder has its own "
+                            f"fixed preprocessing (got protocol {opts.protocol!r})", param="protocol")
+    if opts.ci is not None and not 0 < opts.ci < 1:
+        raise GanProbeError(f"ci must be between 0 and 1, e.g. 0.95 (got {opts.ci})", param="ci")
+    metrics = parse_metrics(metrics, opts.features)
+    if opts.fd_inf and ref is None:
+        raise GanProbeError("ref is required by fd_inf (FD against a reference source)", param="ref")
     if ref is None and (missing := sorted(m for m in metrics if get_metric(m).needs_ref)):
         raise GanProbeError(f"ref is required by {', '.join(missing)} (compared against a reference source)",
                             param="ref")
@@ -89,8 +129,17 @@ def compute_scores(gen: str | os.PathLike, ref: str | os.PathLike | None, metric
                   download=opts.data_download)
     gen_src = open_source(gen, **src_kw)
     ref_src = open_source(ref, **src_kw) if ref is not None else None
-    sides = [(gen_src, side_needs(metrics, "gen"))] + ([(ref_src, side_needs(metrics, "ref"))] if ref_src else [])
+    sides = [(gen_src, _needs(metrics, "gen", gen_src, opts))]
+    if ref_src:
+        sides.append((ref_src, _needs(metrics, "ref", ref_src, opts)))
     for (src, needs), side in zip(sides, ("gen", "ref")):
+        if src.kind == "npz" and opts.features != "inception":
+            raise GanProbeError(f"{src.spec} holds only statistics: {opts.features} features need images; give a "
+                                f"folder, checkpoint or dataset")
+        if src.kind == "npz" and side == "gen" and (opts.ci is not None or opts.fd_inf):
+            flag = "ci" if opts.ci is not None else "fd_inf"
+            raise GanProbeError(f"{flag} resamples GEN's features, but {src.spec} holds only statistics (mu, sigma); "
+                                f"give a folder, checkpoint or dataset", param=flag)
         if src.kind == "npz" and needs - {"statistics"}:
             want = [m for m in metrics if get_metric(m).needs(side) - {"statistics"}]
             raise GanProbeError(f"{src.spec} holds only statistics (mu, sigma): {', '.join(want)} "
@@ -98,10 +147,12 @@ def compute_scores(gen: str | os.PathLike, ref: str | os.PathLike | None, metric
 
     if all(s.kind == "npz" and not needs - {"statistics"} for s, needs in sides):
         results = [_npz_side(s) for s, _ in sides]  # the torch-free path
-        protocol = {"extractor": "statistics files (as written)", "dims": int(len(results[0].mu))}
-    else:
+        protocol = {"space": "inception", "extractor": "statistics files (as written)", "dims": int(len(results[0].mu))}
+    elif opts.features == "inception":
         results, protocol = _extract_sides([(s, "features" in needs, "logits" in needs) for s, needs in sides],
                                            opts)
+    else:
+        results, protocol = _encode_sides([s for s, _ in sides], opts)
     gen_res = results[0]
     ref_res = results[1] if ref_src else None
     out: dict = {"metrics": metrics, "gen": _side_summary(gen_res), "ref": _side_summary(ref_res) if ref_res else None,
@@ -121,8 +172,79 @@ def compute_scores(gen: str | os.PathLike, ref: str | os.PathLike | None, metric
 
         tags = _side_tags(gen_res, protocol) if gen_src.kind != "npz" else None
         out["saved_stats"] = str(save_statistics(save_stats, gen_res.mu, gen_res.sigma, tags=tags))
+    out.update(_uncertainty(gen_res, ref_res, metrics, opts, protocol))  # before the metrics' keys, which come last
     out.update(results_to_scores(gen_res, ref_res, metrics, opts, out["warnings"]))
     return out
+
+
+def _needs(metrics, side: str, source, opts: ScoreOptions) -> frozenset[str]:
+    """What ``side`` must provide: the metrics' needs, and features where ``--ci`` / ``--fd-inf``
+    resample them (a reference ``.npz`` stays fixed)."""
+    needs = side_needs(metrics, side)
+    if source.kind != "npz" and (opts.fd_inf or (opts.ci is not None and any(get_metric(m).bootstrap
+                                                                           for m in metrics))):
+        needs = needs | {"features"}
+    return needs | {"statistics"}
+
+
+def _uncertainty(gen, ref, metrics, opts: ScoreOptions, protocol: dict) -> dict:
+    """N against d for every side (``sample_size``), and when asked the bootstrap intervals (``ci``)
+    and FD-infinity (``fd_inf``)."""
+    from gan_probe.metrics.fid import check_sample_size
+
+    out: dict = {}
+    dims = int(protocol.get("dims") or len(gen.mu))
+    covariance = any(m in ("fid", "fd") for m in metrics) or opts.fd_inf
+    label = "FID" if opts.features == "inception" else f"FD ({opts.features})"
+    checks = []
+    for r in (gen, ref):
+        if r is None or r.n is None:
+            continue
+        c = check_sample_size(r.n, dims, label if covariance else "these metrics", uses_covariance=covariance)
+        checks.append({"source": r.source.spec, "n": r.n, "dims": dims, "note": c.note, "too_small": c.too_small})
+    out["sample_size"] = checks
+    if opts.ci is not None:
+        out["ci"] = bootstrap_scores(gen, ref, [m for m in metrics if get_metric(m).bootstrap], opts)
+    if opts.fd_inf:
+        from gan_probe.metrics.uncertainty import statistics_to_fd_infinity
+
+        key = "fid_inf" if opts.features == "inception" else "fd_inf"
+        fi = statistics_to_fd_infinity(ref.mu, ref.sigma, gen.features, seed=opts.seed)
+        out[key] = fi.value
+        out[f"{key}_fit"] = fi.as_dict()
+    return out
+
+
+def bootstrap_scores(gen, ref, metrics: Iterable[str], opts: ScoreOptions) -> dict:
+    """Seeded percentile bootstrap intervals (level ``opts.ci``, ``opts.ci_rounds`` rounds) of every
+    value of ``metrics``, each round resampling the rows of GEN's features and of REF's (a reference
+    given as statistics stays fixed), recomputing the statistics from the resampled rows."""
+    from dataclasses import replace
+
+    from gan_probe.metrics.fid import features_to_statistics
+    from gan_probe.metrics.uncertainty import features_to_bootstrap_intervals
+
+    metrics = list(metrics)
+    if not metrics:
+        return {}
+    skip = {"kid_std", "kid_subset_size", "kd_std", "kd_subset_size"}
+
+    def side(template, feats):
+        if template is None:
+            return None
+        if feats is None:  # fixed (statistics only)
+            return template
+        mu, sigma = features_to_statistics(feats)
+        return replace(template, mu=mu, sigma=sigma, features=feats, n=len(feats), notes=[])
+
+    def metric(real, fake):
+        scores = compute_metrics(side(gen, fake), side(ref, real), metrics, MetricContext(opts, []))
+        return {k: v for k, v in scores.items() if k not in skip and isinstance(v, float)}
+
+    ref_feats = ref.features if ref is not None else None
+    intervals = features_to_bootstrap_intervals(ref_feats, gen.features, metric, ci=opts.ci, rounds=opts.ci_rounds,
+                                                seed=opts.seed)
+    return {k: v.as_dict() for k, v in intervals.items()}
 
 
 def results_to_scores(gen, ref, metrics: Iterable[str], opts: ScoreOptions, notes: list[str]) -> dict:
@@ -141,14 +263,16 @@ def _npz_side(source):
 
 def _extract_sides(sides, opts: ScoreOptions):
     from gan_probe.device import resolve_device
-    from gan_probe.features.inception import (EXTRACTOR, INPUT_SIZE, InceptionExtractor, find_inception_weights,
+    from gan_probe.features.inception import (EXTRACTOR, InceptionExtractor, find_inception_weights,
                                               is_reference_weights, weights_sha256)
+    from gan_probe.features.resize import get_protocol
     from gan_probe.metrics.extract import ExtractOptions, source_to_features
 
     device = resolve_device(opts.device)
     weights = find_inception_weights(opts.weights, download=opts.download, progress=opts.progress)
     eopts = ExtractOptions(weights=weights, dims=opts.dims, device=str(device), batch_size=opts.batch_size,
-                           num_workers=opts.num_workers, cache=opts.cache, progress=opts.progress)
+                           num_workers=opts.num_workers, cache=opts.cache, progress=opts.progress,
+                           protocol=opts.protocol)
     loaded: list = []
 
     def get_extractor():
@@ -162,10 +286,14 @@ def _extract_sides(sides, opts: ScoreOptions):
                                 param="dims")
     results = [source_to_features(s, eopts, get_extractor, need_features=f, need_logits=lg) for s, f, lg in sides]
     reference = is_reference_weights(weights)
-    protocol = {"extractor": EXTRACTOR if reference else f"{EXTRACTOR} [NON-REFERENCE WEIGHTS]",
+    resize = get_protocol(opts.protocol)
+    protocol = {"space": "inception",
+                "extractor": EXTRACTOR if reference else f"{EXTRACTOR} [NON-REFERENCE WEIGHTS]",
                 "weights": str(weights), "weights_sha256": weights_sha256(weights), "reference_weights": reference,
-                "dims": opts.dims,
-                "resize": f"bilinear to {INPUT_SIZE}x{INPUT_SIZE}, align_corners=False, no antialias (pytorch-fid)",
+                "dims": opts.dims, "resize_protocol": resize.name,
+                "resize": (f"bilinear to 299x299, align_corners=False, no antialias (pytorch-fid)"
+                           if resize.name == "pytorch-fid" else resize.description),
+                "preprocessing": resize.description, "same_numbers_as": resize.peer,
                 "input": "uint8 RGB (grayscale/RGBA/palette converted; generated samples rounded to uint8)",
                 "device": str(device)}
     return results, protocol
@@ -173,7 +301,8 @@ def _extract_sides(sides, opts: ScoreOptions):
 
 def _side_tags(r, protocol: dict) -> dict:
     """The tags of one side's statistics: a statistics file's own (empty if another tool wrote it), or
-    the protocol this run extracted with, the side's N and its source fingerprint."""
+    the space, encoder, weights, resize protocol this run extracted with, the side's N and its source
+    fingerprint."""
     import hashlib
     import json
 
@@ -183,9 +312,12 @@ def _side_tags(r, protocol: dict) -> dict:
         return load_tags(r.source.path)
     from gan_probe.features.inception import EXTRACTOR, PREPROCESSING
 
+    space = protocol.get("space", "inception")
     fingerprint = hashlib.sha256(json.dumps(r.source.fingerprint, sort_keys=True, default=str).encode()).hexdigest()
-    return {"encoder": EXTRACTOR, "weights_sha256": protocol["weights_sha256"], "protocol": PREPROCESSING,
-            "dims": str(protocol["dims"]), "n": str(r.n), "source": r.source.spec, "source_fingerprint": fingerprint}
+    return {"space": space, "encoder": EXTRACTOR if space == "inception" else protocol["extractor"],
+            "weights_sha256": protocol["weights_sha256"], "protocol": protocol.get("resize_protocol", space),
+            "preprocessing": protocol.get("preprocessing", PREPROCESSING), "dims": str(protocol["dims"]),
+            "n": str(r.n), "source": r.source.spec, "source_fingerprint": fingerprint}
 
 
 def compute_statistics(source: str | os.PathLike, out: str | os.PathLike,
@@ -217,6 +349,34 @@ def compute_statistics(source: str | os.PathLike, out: str | os.PathLike,
     return {"out": str(path), "source": _side_summary(res), "tags": tags, "warnings": warnings}
 
 
+def _encode_sides(sources, opts: ScoreOptions):
+    """Every side's features in an encoder's space (``opts.features``), through the encoders' content-keyed
+    cache; statistics (for FD) computed from them."""
+    from gan_probe.device import resolve_device
+    from gan_probe.encoders import get_encoder
+    from gan_probe.encoders.extract import encode_source
+    from gan_probe.metrics.extract import SourceFeatures
+    from gan_probe.metrics.fid import features_to_statistics
+
+    device = resolve_device(opts.device)
+    encoder = get_encoder(opts.features, weights=opts.encoder_weights, device=device)
+    results = []
+    for s in sources:
+        e = encode_source(s, encoder, batch_size=opts.batch_size, num_workers=opts.num_workers, cache=opts.cache,
+                          progress=opts.progress)
+        mu, sigma = features_to_statistics(e.features)
+        results.append(SourceFeatures(s, mu, sigma, e.n, e.features, None, e.from_cache, list(e.notes)))
+    if results:
+        results[0].notes[:0] = list(encoder.notes)  # the weights' provenance warnings, once
+    p = encoder.provenance()
+    protocol = {"space": p["space"], "extractor": p["network"], "weights": p["weights"],
+                "weights_sha256": p["weights_sha256"], "weights_format": p["weights_format"],
+                "published_sha256": p["published_sha256"], "matches_published": p["matches_published"],
+                "dims": p["dim"], "preprocessing": p["preprocessing"], "precision": p["precision"],
+                "device": str(device)}
+    return results, protocol
+
+
 def _side_summary(r) -> dict:
     s = r.source
     d = {"source": s.spec, "kind": s.kind, "n": r.n, "cached": r.from_cache}
@@ -230,7 +390,8 @@ def _side_summary(r) -> dict:
 # ScoreOptions fields that are command-line flags of `fid`/`score`, and the flag each is spelled as there
 _FLAGS = {"batch_size": "batch_size", "device": "device", "num_workers": "num_workers", "n": "n", "seed": "seed",
           "dims": "dims", "weights": "inception_weights", "download": "download", "skip_bad": "skip_bad",
-          "data_root": "data_root"}
+          "data_root": "data_root", "features": "features", "encoder_weights": "weights", "protocol": "protocol",
+          "ci": "ci", "ci_rounds": "ci_rounds", "fd_inf": "fd_inf"}
 
 
 def run_score(gen: str | os.PathLike, ref: str | os.PathLike | None, metrics: str | Iterable[str] | None = None,

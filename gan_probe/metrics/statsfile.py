@@ -4,8 +4,8 @@ pass both ways between gan-probe and ``python -m pytorch_fid``.
 Read: pytorch-fid's and TTUR's ``.npz``, clean-fid's statistics files (``np.savez_compressed(mu=,
 sigma=)``, in ``cleanfid/stats/``), ADM / guided-diffusion reference batches (``mu``, ``sigma`` beside
 ``mu_s``, ``sigma_s`` and the ``arr_0`` images; the pool3 ``mu`` / ``sigma`` are used). Written:
-``mu``, ``sigma`` plus string tags (:data:`TAG_KEYS`: encoder, weights SHA-256, preprocessing
-protocol, dims, N, source, source fingerprint); pytorch-fid ignores keys it does not know.
+``mu``, ``sigma`` plus string tags (:data:`TAG_KEYS`: feature space, encoder, weights SHA-256, resize
+protocol (``pytorch-fid`` / ``clean``) and its description, dims, N, source, source fingerprint); pytorch-fid ignores keys it does not know.
 Two sides whose tags disagree on the protocol (:func:`protocol_mismatch`) are not comparable.
 """
 
@@ -20,8 +20,9 @@ import numpy as np
 from gan_probe.errors import GanProbeError
 
 
-TAG_KEYS = ("encoder", "weights_sha256", "protocol", "dims", "n", "source", "source_fingerprint")
-PROTOCOL_KEYS = ("encoder", "weights_sha256", "protocol", "dims")  # what must agree for numbers to compare
+TAG_KEYS = ("space", "encoder", "weights_sha256", "protocol", "preprocessing", "dims", "n", "source",
+            "source_fingerprint")
+PROTOCOL_KEYS = ("space", "encoder", "weights_sha256", "protocol", "dims")  # what must agree for numbers to compare
 
 
 def load_tags(path: str | os.PathLike) -> dict[str, str]:

@@ -22,7 +22,8 @@ def test_stats_round_trip_with_pytorch_fid(folders, inception_weights, tmp_path,
     r = json.loads(out)
     tags = r["tags"]
     assert tags["n"] == "6" and tags["dims"] == "64" and len(tags["weights_sha256"]) == 64
-    assert "Inception" in tags["encoder"] and "bilinear" in tags["protocol"] and len(tags["source_fingerprint"]) == 64
+    assert "Inception" in tags["encoder"] and tags["protocol"] == "pytorch-fid"
+    assert "bilinear" in tags["preprocessing"] and len(tags["source_fingerprint"]) == 64
     with np.load(ref) as z:  # plain np.load, no pickle: the tags are string arrays
         assert str(z["weights_sha256"]) == tags["weights_sha256"]
         mu, sigma = z["mu"], z["sigma"]
