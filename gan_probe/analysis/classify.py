@@ -24,7 +24,7 @@ reproducible and the C search uses the same draws for every C.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -243,34 +243,45 @@ def evaluate_protocol(split: Split, protocol: Protocol, opts: ClassifyOptions) -
     if opts.standardize:  # statistics of the unlabelled pool (no labels used)
         shift, scale = standardization(_rows(split.train, split.pool), opts.chunk_bytes)
 
-    def fit(idx: np.ndarray, C: float) -> LinearModel:
+    def fit(idx: np.ndarray, C: float, x=None, warm: LinearModel | None = None) -> LinearModel:
         idx = np.sort(idx)
-        return fit_linear_svm(_rows(split.train, idx), y_train[idx], C, solver=solver, device=device,
-                              shift=shift, scale=scale, chunk_bytes=opts.chunk_bytes)
+        return fit_linear_svm(_rows(split.train, idx) if x is None else x, y_train[idx], C, solver=solver,
+                              device=device, shift=shift, scale=scale, chunk_bytes=opts.chunk_bytes,
+                              warm_start=warm)
 
     def draw(stage: int, i: int) -> np.ndarray:
         return split.pool if all_labels else draw_labels(y_train, split.pool, per_class, draw_rng(opts.seed, stage, i))
 
     t0 = time.perf_counter()
-    validation = []
+    validation, last = [], {}
     if opts.C is not None:
         best_c = float(opts.C)
     else:
         x_val, y_val = _rows(split.train, split.validation), y_train[np.sort(split.validation)]
         draws = [draw(STAGE_VALIDATION, i) for i in range(val_draws)]
+        accs = {C: [] for C in grid}
+        # warm starts: this draw's fit at the previous (smaller) C, else the last draw's at the same C
+        for idx in draws:
+            x_draw, warm = _rows(split.train, np.sort(idx)), None
+            for C in sorted(grid):
+                warm = last[C] = fit(idx, C, x_draw, warm or last.get(C))
+                accs[C].append(float(np.mean(warm.predict(x_val, opts.chunk_bytes) == y_val)))
         for C in grid:
-            accs = [float(np.mean(fit(idx, C).predict(x_val, opts.chunk_bytes) == y_val)) for idx in draws]
-            validation.append({"C": C, "accuracy_mean": float(np.mean(accs)), "accuracy_std": float(np.std(accs))})
+            validation.append({"C": C, "accuracy_mean": float(np.mean(accs[C])),
+                               "accuracy_std": float(np.std(accs[C]))})
         best_c = max(validation, key=lambda v: (v["accuracy_mean"], -v["C"]))["C"]  # ties: the smaller C
     t_val = time.perf_counter() - t0
 
     x_test = _rows(split.test, split.test_rows)
     y_test = split.test.labels[np.sort(split.test_rows)]
     values, n_labels = [], 0
+    # the test fits start from the chosen C's last validation fit (its weights only: other rows)
+    model = replace(last[best_c], warm=None) if best_c in last else None
+    last.clear()
     for r in range(repeats):
         idx = np.union1d(split.pool, split.validation) if all_labels else draw(STAGE_TEST, r)
         n_labels = len(idx)
-        model = fit(idx, best_c)
+        model = fit(idx, best_c, warm=model)
         values.append(float(np.mean(model.predict(x_test, opts.chunk_bytes) == y_test)))
     acc = np.asarray(values)
     err = 1 - acc
