@@ -266,6 +266,7 @@ def evaluate_protocol(split: Split, protocol: Protocol, opts: ClassifyOptions) -
             for C in sorted(grid):
                 warm = last[C] = fit(idx, C, x_draw, warm or last.get(C))
                 accs[C].append(float(np.mean(warm.predict(x_val, opts.chunk_bytes) == y_val)))
+        del x_draw, warm  # the rows of the last draw (kept by the fits' warm states) go with `last` below
         for C in grid:
             validation.append({"C": C, "accuracy_mean": float(np.mean(accs[C])),
                                "accuracy_std": float(np.std(accs[C]))})
