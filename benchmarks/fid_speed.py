@@ -28,6 +28,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import describe, machine_info  # noqa: E402  (benchmarks/machine.py: CPU, ISA, torch build)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -104,7 +106,8 @@ def main() -> None:
     pf = [py, "-m", "pytorch_fid", "--dims", "2048"] + common
     gp = [py, "-m", "gan_probe", "fid", "--json", "--inception-weights", str(weights)] + common
     res: dict = {"n_per_folder": args.n, "image_size": args.size, "weights": "given" if args.weights else "stand-in",
-                 "cpu_count": os.cpu_count(), "loadavg_start": os.getloadavg()[0]}
+                 "cpu_count": os.cpu_count(), "loadavg_start": os.getloadavg()[0], "machine": machine_info()}
+    print(describe(res["machine"]), flush=True)
 
     print("1/3 cold run ...", flush=True)
     t_pf, out = timed(pf + [str(real), str(fake)], env)

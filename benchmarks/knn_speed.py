@@ -27,6 +27,7 @@ import json
 import os
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -34,6 +35,8 @@ import torch
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from gan_probe.knn import CANDIDATE_PRECISIONS, auto_block_size, bf16_matmul_is_fast, knn  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import describe, machine_info  # noqa: E402  (benchmarks/machine.py: CPU, ISA, torch build)
 
 
 def bare_loop(q: torch.Tensor, p: torch.Tensor, k: int, block_size: int,
@@ -82,7 +85,10 @@ def main(argv=None) -> int:
 
     bf16 = bf16_matmul_is_fast(dev)
     res = {"nq": a.nq, "np": a.n_points, "dim": a.dim, "k": a.k, "threads": a.threads, "block_size": bs,
-           "device": str(dev), "torch": torch.__version__, "candidates": a.candidates, "cpu_bf16_units": bf16}
+           "device": str(dev), "torch": torch.__version__, "candidates": a.candidates, "cpu_bf16_units": bf16,
+           "machine": machine_info()}
+    if not a.json:
+        print(describe(res["machine"]), flush=True)
     qt, pt = torch.from_numpy(queries).to(dev), torch.from_numpy(points).to(dev)
     # warm-up (thread pools, BLAS dispatch, CUDA context) outside the timings
     knn(queries[:64], points[:4096], a.k, device=dev, candidates=a.candidates)

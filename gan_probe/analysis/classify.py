@@ -251,16 +251,17 @@ def evaluate_protocol(split: Split, protocol: Protocol, opts: ClassifyOptions) -
     if opts.standardize:  # statistics of the unlabelled pool (no labels used)
         shift, scale = standardization(_rows(split.train, split.pool), opts.chunk_bytes)
 
-    def fit(idx: np.ndarray, C: float) -> LinearModel:
+    def fit(idx: np.ndarray, C: float, x=None, warm: LinearModel | None = None) -> LinearModel:
         idx = np.sort(idx)
-        return fit_linear_svm(_rows(split.train, idx), y_train[idx], C, solver=solver, device=device,
-                              shift=shift, scale=scale, chunk_bytes=opts.chunk_bytes)
+        return fit_linear_svm(_rows(split.train, idx) if x is None else x, y_train[idx], C, solver=solver,
+                              device=device, shift=shift, scale=scale, chunk_bytes=opts.chunk_bytes,
+                              warm_start=warm)
 
     def draw(stage: int, i: int) -> np.ndarray:
         return split.pool if all_labels else draw_labels(y_train, split.pool, per_class, draw_rng(opts.seed, stage, i))
 
     t0 = time.perf_counter()
-    validation = []
+    validation, last = [], {}
     extend = (protocol.extend_grid and opts.c_grid is None) if opts.extend_grid is None else opts.extend_grid
     c_warnings: list[str] = []
     search = c_search(grid, validation, extend, c_warnings)
@@ -269,20 +270,37 @@ def evaluate_protocol(split: Split, protocol: Protocol, opts: ClassifyOptions) -
     else:
         x_val, y_val = _rows(split.train, split.validation), y_train[np.sort(split.validation)]
         draws = [draw(STAGE_VALIDATION, i) for i in range(val_draws)]
+
+        def score(cs: list[float]) -> None:
+            """Validation accuracy of each C in ``cs`` over the draws. Warm starts: this draw's fit at the
+            previous (smaller) C, else the last draw's fit at the same C."""
+            accs: dict[float, list[float]] = {C: [] for C in cs}
+            for idx in draws:
+                x_draw, warm = _rows(split.train, np.sort(idx)), None
+                for C in sorted(cs):
+                    warm = last[C] = fit(idx, C, x_draw, warm or last.get(C))
+                    accs[C].append(float(np.mean(warm.predict(x_val, opts.chunk_bytes) == y_val)))
+            for C in cs:
+                validation.append({"C": C, "accuracy_mean": float(np.mean(accs[C])),
+                                   "accuracy_std": float(np.std(accs[C]))})
+
+        score([next(search) for _ in grid])  # the grid, then c_search's steps past an edge, one at a time
         for C in search:
-            accs = [float(np.mean(fit(idx, C).predict(x_val, opts.chunk_bytes) == y_val)) for idx in draws]
-            validation.append({"C": C, "accuracy_mean": float(np.mean(accs)), "accuracy_std": float(np.std(accs))})
+            score([C])
         best_c = best_of(validation)["C"]  # ties: the smaller C
     t_val = time.perf_counter() - t0
 
     x_test = _rows(split.test, split.test_rows)
     y_test = split.test.labels[np.sort(split.test_rows)]
     values, n_labels, draw_ids = [], 0, []
+    # the test fits start from the chosen C's last validation fit (its weights only: other rows)
+    model = replace(last[best_c], warm=None) if best_c in last else None
+    last.clear()
     for r in range(repeats):
         idx = np.union1d(split.pool, split.validation) if all_labels else draw(STAGE_TEST, r)
         n_labels = len(idx)
         draw_ids.append(cf.indices_digest(idx))
-        model = fit(idx, best_c)
+        model = fit(idx, best_c, warm=model)
         values.append(float(np.mean(model.predict(x_test, opts.chunk_bytes) == y_test)))
     acc = np.asarray(values)
     err = 1 - acc

@@ -47,8 +47,8 @@ def protocol_mismatch(a_name: str, a_tags: dict, b_name: str, b_tags: dict) -> s
         return None
     if all(a_tags.get(k) == b_tags.get(k) for k in PROTOCOL_KEYS):
         return None
-    return (f"protocol mismatch: {a_name} was computed with [{describe_protocol(a_tags)}] but {b_name} with "
-            f"[{describe_protocol(b_tags)}]; numbers between them are not comparable")
+    return (f"protocol mismatch: {a_name} was computed with ({describe_protocol(a_tags)}) but {b_name} with "
+            f"({describe_protocol(b_tags)}); numbers between them are not comparable")
 
 
 def npz_keys(path: str | os.PathLike) -> set[str]:
