@@ -335,3 +335,20 @@ def test_training_verdict_reads_only_the_last_fifth():
     late = [{"step": s, "loss_d": 1.2, "loss_g": 0.9, "d_x": 0.6, "d_g_z1": 0.35} for s in range(80, 100)]
     label, line = report_build.training_verdict(early + late)
     assert label == "losses stable" and "steps 80-99" in line and "D(x) 0.6" in line
+
+
+def test_classify_headline_shows_the_paired_comparison_and_verdict():
+    from gan_probe.report.sections import classify_headline
+
+    diff = {"mean": 0.0016, "std": 0.0083, "values": [0.01, -0.005]}
+    summary = {"analysis": "classify", "features": "disc", "feature_dim": 896, "dataset": "digits",
+               "labels_per_class": 10, "repeats": 10, "accuracy": {"mean": 0.9347, "std": 0.0107},
+               "baselines": {"random-disc": {"features": "random-disc", "accuracy": {"mean": 0.9331, "std": 0.0115}}},
+               "paired": {"random-disc": {"baseline": "random-disc", "draws": 10, "difference": diff,
+                                          "favour_features": 4, "favour_baseline": 5, "ties": 1}},
+               "verdict": {"gain_over_random": None, "text": "adds nothing measurable over a random network"}}
+    rows = {name: (value, meaning) for name, value, meaning in classify_headline(summary).rows}
+    assert rows["disc minus random-disc"][0] == "+0.16 ± 0.83 points"
+    assert "4 favour disc, 5 random-disc" in rows["disc minus random-disc"][1]
+    assert rows["verdict"][0] == "adds nothing measurable over a random network"
+    assert "random-disc + L2-SVM, accuracy" in rows

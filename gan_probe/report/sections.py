@@ -143,10 +143,21 @@ def classify_headline(summary: dict) -> Headline:
     if len(rows) == 1:
         rows.append(("baselines", "—", "not in this summary: compare with `--features random-disc` and "
                                        "`--features pixels` on the same dataset"))
-    for key in CLASSIFY_PAIRED_KEYS:
-        flat = [(k, v) for k, v in _flat(r.get(key), key) if number(v) is not None or isinstance(v, str)]
-        for k, v in flat[:6]:
-            rows.append((k, fmt(v) if number(v) is not None else str(v), "paired comparison over identical draws"))
+    paired = r.get("paired")
+    if isinstance(paired, dict) and all(isinstance(p, dict) and "difference" in p for p in paired.values()):
+        for name, p in paired.items():  # gan_probe.analysis.classify.paired_comparison's form
+            diff = p["difference"]
+            rows.append((f"{r.get('features', 'features')} minus {name}",
+                         f"{100 * diff['mean']:+.2f} ± {100 * diff['std']:.2f} points",
+                         f"paired over the same {p.get('draws', '?')} label draws: {p.get('favour_features', '?')} "
+                         f"favour {r.get('features', 'features')}, {p.get('favour_baseline', '?')} {name}"))
+        if isinstance(r.get("verdict"), dict) and r["verdict"].get("text"):
+            rows.append(("verdict", str(r["verdict"]["text"]), "a gain counts only when it exceeds the draws' spread"))
+    else:
+        for key in CLASSIFY_PAIRED_KEYS:
+            flat = [(k, v) for k, v in _flat(r.get(key), key) if number(v) is not None or isinstance(v, str)]
+            for k, v in flat[:6]:
+                rows.append((k, fmt(v) if number(v) is not None else str(v), "paired comparison over identical draws"))
     paper = r.get("paper")
     if isinstance(paper, dict):
         value = pct(paper.get("accuracy"), paper.get("std")) if "accuracy" in paper else pct(paper.get("error"))
