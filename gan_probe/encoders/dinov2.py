@@ -21,9 +21,9 @@ from pathlib import Path
 import torch
 
 from gan_probe.encoders.base import Encoder
-from gan_probe.encoders.vit import ViTSpec, dinov2_resample_pos_embed, load_vit, qkv_concat
+from gan_probe.encoders.vit import ViTSpec, dinov2_resample_pos_embed, load_vit, merge_qkv
 from gan_probe.encoders.weights import (Candidate, WeightsFile, file_candidate, find_weights, hf_candidate,
-                                        read_state_dict, torch_hub_checkpoint, weights_sha256)
+                                        read_state_dict, torch_hub_checkpoint, weights_notes, weights_sha256)
 from gan_probe.errors import GanProbeError
 
 NAME = "dinov2"
@@ -100,10 +100,7 @@ def to_timm(state: dict[str, torch.Tensor], spec: ViTSpec = SPEC) -> dict[str, t
                     qkv.setdefault((i, param), {})[_HF_QKV[sub]] = v
                 else:
                     out[f"blocks.{i}.{_HF_NAMES.get(sub, sub)}.{param}"] = v
-        for (i, param), parts in qkv.items():
-            if set(parts) != {"q", "k", "v"}:
-                raise GanProbeError(f"layer {i} lacks some of its query/key/value {param}s")
-            out[f"blocks.{i}.attn.qkv.{param}"] = qkv_concat(parts["q"], parts["k"], parts["v"])
+        merge_qkv(qkv, out)
     if "pos_embed" in out:
         out["pos_embed"] = dinov2_resample_pos_embed(out["pos_embed"], spec.grid)
     return out
@@ -132,11 +129,7 @@ def dinov2_encoder(weights: str | os.PathLike | None = None, device: str | torch
                   PREPROCESSING if spec.img_size == 224 else PREPROCESSING.replace("224x224", f"{spec.img_size}x{spec.img_size}"),
                   Path(found.path), sha, fmt, found.published_sha256, model.to(device), 
                   lambda images: dgm_eval_preprocess(images, spec.img_size), device)
-    if found.published_sha256 is None:
-        enc.notes.append(f"{found.path}: no published SHA-256 is known for this file; its SHA-256 is {sha}")
-    elif not enc.matches_published:
-        enc.notes.append(f"{found.path} is not the published file (SHA-256 {sha[:12]}..., published "
-                         f"{found.published_sha256[:12]}...): numbers will not match other tools'")
+    enc.notes.extend(weights_notes(found.path, sha, found.published_sha256))
     return enc
 
 

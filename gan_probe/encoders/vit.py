@@ -124,3 +124,14 @@ def fast_inference(device: torch.device) -> Iterator[None]:
 
 def precision_on(device: torch.device) -> str:
     return "bfloat16 autocast" if device.type == "cuda" else "float32"
+
+
+def merge_qkv(parts: dict[tuple[str, str], dict[str, torch.Tensor]], out: dict[str, torch.Tensor]) -> None:
+    """Write separate query/key/value tensors (``parts[(layer, "weight"|"bias")] = {"q", "k", "v"}``)
+    into ``out`` as timm's fused ``blocks.<layer>.attn.qkv.<param>``."""
+    from gan_probe.errors import GanProbeError
+
+    for (i, param), p in parts.items():
+        if set(p) != {"q", "k", "v"}:
+            raise GanProbeError(f"layer {i} lacks some of its query/key/value {param}s")
+        out[f"blocks.{i}.attn.qkv.{param}"] = qkv_concat(p["q"], p["k"], p["v"])

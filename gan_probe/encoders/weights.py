@@ -174,3 +174,13 @@ def _is_torchscript(path: Path) -> bool:
             return any(n.endswith("constants.pkl") or "/code/" in n for n in z.namelist())
     except (zipfile.BadZipFile, OSError):
         return False
+
+
+def weights_notes(path, sha: str, published: str | None) -> list[str]:
+    """What a result must say about a weights file: no published hash to check, or not the published file."""
+    if published is None:
+        return [f"{path}: no published SHA-256 is known for this file; its SHA-256 is {sha}"]
+    if sha != published:
+        return [f"{path} is not the published file (SHA-256 {sha[:12]}..., published {published[:12]}...): "
+                "numbers will not match other tools'"]
+    return []
