@@ -9,8 +9,8 @@ from typing import Annotated
 import typer
 
 from gan_probe.cli.app import BatchSizeOpt, DataRootOpt, DeviceOpt, JsonOpt, SeedOpt, app
-from gan_probe.cli.score import (DimsOpt, NOpt, NoCacheOpt, NumWorkersOpt, SkipBadOpt, WeightsDownloadOpt,
-                                 WeightsOpt, _options)
+from gan_probe.cli.score import (DimsOpt, NOpt, NoCacheOpt, NumWorkersOpt, ProtocolOpt, SkipBadOpt,
+                                 WeightsDownloadOpt, WeightsOpt, _options)
 
 
 @app.command(epilog="""Examples:
@@ -35,6 +35,7 @@ def stats(
     inception_weights: WeightsOpt = None,
     download: WeightsDownloadOpt = False,
     dims: DimsOpt = 2048,
+    protocol: ProtocolOpt = "pytorch-fid",
     no_cache: NoCacheOpt = False,
     skip_bad: SkipBadOpt = False,
     data_root: DataRootOpt = None,
@@ -44,7 +45,7 @@ def stats(
     from gan_probe.metrics.score import compute_statistics
 
     opts = _options(batch_size, device, num_workers, n, seed, dims, inception_weights, download, no_cache,
-                    skip_bad, data_root, json_out)
+                    skip_bad, data_root, json_out, protocol=protocol)
     result = compute_statistics(source, out, opts)
     if json_out:
         typer.echo(json.dumps(result, indent=2))

@@ -93,3 +93,13 @@ def test_stats_user_errors(folders, inception_weights, tmp_path, capsys):
         code, _, err = run_cli(args, capsys)
         _assert_user_error(code, err, word)
     assert not (tmp_path / "o.npz").exists()
+
+
+def test_stats_takes_the_clean_protocol_and_tags_it(folders, inception_weights, tmp_path, capsys):
+    w = ["--inception-weights", inception_weights, "--dims", 64, "--num-workers", 0, "--device", "cpu"]
+    code, out, err = run_cli(["stats", folders[0], "--out", tmp_path / "clean.npz", "--protocol", "clean",
+                              "--json"] + w, capsys)
+    assert code == 0, err
+    assert json.loads(out)["tags"]["protocol"] == "clean"
+    with np.load(tmp_path / "clean.npz") as z:
+        assert str(z["protocol"]) == "clean"
