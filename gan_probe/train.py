@@ -48,8 +48,8 @@ from torch.utils.data import DataLoader, DistributedSampler
 from gan_probe import checkpoint as ckpt
 from gan_probe.data import (TensorImageDataset, dataset_channels, dataset_image_size, load_dataset,
                             parse_dataset)
-from gan_probe.device import (bf16_autocast_ok, distributed_device, process_group_backend, resolve_device,
-                              training_autocast, training_determinism)
+from gan_probe.device import bf16_autocast_ok, training_autocast, training_determinism
+from gan_probe.distributed import Dist, any_across, init_distributed
 from gan_probe.errors import GanProbeError
 from gan_probe.io import atomic_write_text
 from gan_probe.models import DCGANConfig, Discriminator, Generator, paper_config, sample_z
@@ -129,40 +129,11 @@ class TrainConfig:
         return paper_config(size, channels, self.nz, self.ngf, self.ndf, self.kernel_size, self.z_dist)
 
 
-@dataclass
-class _Dist:
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-
-def _init_distributed(device_name: str) -> _Dist:
-    """This process's rank and device. Under torchrun (``WORLD_SIZE`` > 1) each process takes
-    the device of its LOCAL_RANK (``cuda:LOCAL_RANK`` for any CUDA name) and joins the process
-    group: NCCL on CUDA, gloo otherwise."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return _Dist(device=resolve_device(device_name))
-    rank = int(os.environ["RANK"])
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    device = distributed_device(device_name, local_rank)
-    if device.type == "cuda":
-        torch.cuda.set_device(device)
-    if not dist.is_initialized():
-        dist.init_process_group(process_group_backend(device))
-    return _Dist(rank, world, local_rank, device)
-
-
 class _Batches:
     """Epoch-seeded batches: in-memory tensors are indexed directly, other
     datasets go through a DataLoader over the same sampler."""
 
-    def __init__(self, dataset, cfg: TrainConfig, d: _Dist, device: torch.device):
+    def __init__(self, dataset, cfg: TrainConfig, d: Dist, device: torch.device):
         self.dataset = dataset
         self.sampler = DistributedSampler(dataset, num_replicas=d.world, rank=d.rank, shuffle=True,
                                           seed=cfg.seed, drop_last=True)
@@ -409,7 +380,7 @@ class RunWriter:
 def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path:
     """Train (or resume) a run; returns RUN_DIR. On SIGTERM or SIGUSR1 (from the main thread) it
     finishes the step in flight, writes the checkpoint and raises :class:`Preempted`."""
-    d = _init_distributed(cfg.device)
+    d = init_distributed(cfg.device)
     try:
         with training_determinism(d.device, cfg.deterministic):
             return _train(cfg, resume, progress, d)
@@ -418,7 +389,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
             dist.destroy_process_group()
 
 
-def _train(cfg: TrainConfig, resume: bool, show_progress: bool, d: _Dist) -> Path:
+def _train(cfg: TrainConfig, resume: bool, show_progress: bool, d: Dist) -> Path:
     run_dir = Path(cfg.out)
     state = prepare_run(cfg, resume, d.world)
     device = d.device
@@ -461,7 +432,7 @@ def _train(cfg: TrainConfig, resume: bool, show_progress: bool, d: _Dist) -> Pat
                     bar.update(step, stats)
                 if step % per_epoch == 0:
                     out.samples(nets.G, fixed_z, f"epoch_{step // per_epoch:03d}.png")
-                stopped = _stop_requested(stop, d, device)
+                stopped = _stop_requested(stop, d)
                 if step % cfg.checkpoint_every == 0 or step == total_steps or stopped:
                     out.checkpoint(nets, model=model_cfg, train=cfg.to_dict(), step=step, epoch=step // per_epoch,
                                    world=d.world)
@@ -483,13 +454,11 @@ def _closing(bar: TrainingBar, out: RunWriter):
         out.close()
 
 
-def _stop_requested(stop, d: _Dist, device: torch.device) -> str | None:
+def _stop_requested(stop, d: Dist) -> str | None:
     """The stop signal's name once any process got one (all processes agree, so all stop at the same step)."""
     if d.world == 1:
         return stop.signal_name
-    flag = torch.tensor([1.0 if stop else 0.0], device=device)
-    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-    return (stop.signal_name or "SIGTERM") if flag.item() > 0 else None
+    return (stop.signal_name or "SIGTERM") if any_across(bool(stop), d) else None
 
 
 def run_summary(run_dir: str | os.PathLike) -> dict[str, Any]:

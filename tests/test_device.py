@@ -341,7 +341,7 @@ def fake_cuda(monkeypatch):
 
 @pytest.mark.parametrize("name", ["auto", "cuda", "cuda:0", "cuda:3"])
 def test_each_torchrun_process_takes_its_local_rank_gpu_with_nccl(fake_cuda, monkeypatch, name):
-    from gan_probe.train import _init_distributed
+    from gan_probe.distributed import init_distributed as _init_distributed
 
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("RANK", "1")
@@ -354,7 +354,7 @@ def test_each_torchrun_process_takes_its_local_rank_gpu_with_nccl(fake_cuda, mon
 
 def test_a_cpu_torchrun_uses_gloo_and_too_few_gpus_is_one_line(fake_cuda, monkeypatch):
     from gan_probe.errors import GanProbeError
-    from gan_probe.train import _init_distributed
+    from gan_probe.distributed import init_distributed as _init_distributed
 
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("RANK", "0")
@@ -368,7 +368,7 @@ def test_a_cpu_torchrun_uses_gloo_and_too_few_gpus_is_one_line(fake_cuda, monkey
 
 
 def test_one_process_takes_the_device_asked_for(fake_cuda, monkeypatch):
-    from gan_probe.train import _init_distributed
+    from gan_probe.distributed import init_distributed as _init_distributed
 
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     assert _init_distributed("cuda:2").device == torch.device("cuda", 2)
