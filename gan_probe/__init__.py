@@ -16,3 +16,12 @@ def load_discriminator(spec, device="cpu"):
     from gan_probe.models.sources import load_discriminator as load
 
     return load(spec, device)
+
+
+def __getattr__(name):
+    # gan_probe.Scorer, imported on first use (importing gan_probe stays free of torch)
+    if name == "Scorer":
+        from gan_probe.metrics.scorer import Scorer
+
+        return Scorer
+    raise AttributeError(f"module 'gan_probe' has no attribute {name!r}")

@@ -56,10 +56,15 @@ def generate(g: Generator, config: DCGANConfig, n: int, seed: int, batch_size: i
         yield x
 
 
+def quantize(images: torch.Tensor) -> torch.Tensor:
+    """N x C x H x W in [-1, 1] -> uint8 N x C x H x W on the same device (rounded as torchvision's
+    save_image): what every generated image is scored as, whether written as PNG or not."""
+    return ((images.clamp(-1, 1) + 1) * 127.5 + 0.5).clamp(0, 255).to(torch.uint8)
+
+
 def to_uint8(images: torch.Tensor) -> np.ndarray:
     """N x C x H x W in [-1, 1] -> N x H x W x C uint8 (rounded as torchvision's save_image)."""
-    x = ((images.clamp(-1, 1) + 1) * 127.5 + 0.5).clamp(0, 255).to(torch.uint8)
-    return x.permute(0, 2, 3, 1).cpu().numpy()
+    return quantize(images).permute(0, 2, 3, 1).cpu().numpy()
 
 
 def save_pngs(images: torch.Tensor, out_dir: str | os.PathLike, start: int) -> list[Path]:

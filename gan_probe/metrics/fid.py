@@ -44,12 +44,17 @@ class StatisticsAccumulator:
         x = np.asarray(batch, dtype=np.float64)
         if x.ndim != 2 or len(x) == 0:
             return
-        nb = len(x)
         mb = x.mean(axis=0)
         d = x - mb
-        m2b = d.T @ d
+        self.merge(len(x), mb, d.T @ d)
+
+    def merge(self, nb: int, mb: np.ndarray, m2b: np.ndarray) -> None:
+        """Add the moments of another part (its count, mean and sum of outer products of deviations,
+        float64), e.g. another process's accumulator; a part of 0 rows adds nothing."""
+        if nb == 0:
+            return
         if self.n == 0:
-            self.n, self.mean, self.m2 = nb, mb, m2b
+            self.n, self.mean, self.m2 = int(nb), np.asarray(mb, np.float64), np.asarray(m2b, np.float64)
             return
         n = self.n + nb
         delta = mb - self.mean

@@ -20,7 +20,10 @@ everything the rest of the program needs, so adding a metric edits nothing else:
   computed in); ``default``: part of ``score``'s default ``--metrics`` (True: in every space it
   applies to; a set of space names: only there);
 - ``bootstrap``: whether ``--ci`` can resample it (metrics computed from features or statistics
-  recomputed from them; not the Inception Score, which reads logits).
+  recomputed from them; not the Inception Score, which reads logits);
+- ``higher_is_better``: the direction of its headline value (the key of its first row): False for
+  distances (FID, KID, CMMD), True for the Inception Score, precision, density. ``train --eval-every``
+  keeps ``best.pt`` by it (:meth:`Metric.headline`).
 
 Compute functions stay thin: the formulas are numpy-only functions named for their data flow in
 their own modules (``statistics_to_fid``, ``features_to_kid``, ``logits_to_inception_score``,
@@ -95,6 +98,11 @@ class Metric:
     spaces: frozenset[str] | None = None  # feature spaces it is defined in (None: every one)
     except_spaces: frozenset[str] = frozenset()
     bootstrap: bool = True  # --ci can resample it
+    higher_is_better: bool = False  # the direction of the headline value (the first row's key)
+
+    def headline(self) -> str:
+        """The result key that stands for this metric (its first row's: ``fid``, ``is``, ``precision``)."""
+        return self.rows[0].key if self.rows else self.name
 
     def needs(self, side: str) -> frozenset[str]:
         """What this metric reads from ``side`` (``gen`` or ``ref``)."""
@@ -123,7 +131,7 @@ _NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
 def register_metric(name: str, compute: Compute | None = None, *, help: str, needs_ref: bool,
                     consumes: Iterable[str], rows: Iterable[MetricRow], ref_consumes: Iterable[str] | None = None,
                     default: bool | Iterable[str] = True, spaces: Iterable[str] | None = None,
-                    except_spaces: Iterable[str] = (), bootstrap: bool = True):
+                    except_spaces: Iterable[str] = (), bootstrap: bool = True, higher_is_better: bool = False):
     """Register a metric (see the module doc). Call it with the compute function, or use it as a
     decorator: ``@register_metric("fid", help=..., needs_ref=True, consumes={"statistics"}, rows=[...])``.
     Returns the compute function. A name already registered is a programming error (ValueError)."""
@@ -142,7 +150,8 @@ def register_metric(name: str, compute: Compute | None = None, *, help: str, nee
             raise ValueError(f"metric {name!r} reads the reference side but does not declare needs_ref=True")
         dflt = default if isinstance(default, bool) else frozenset(default)
         METRICS[name] = Metric(name, fn, help, needs_ref, gen_needs, ref_needs, tuple(rows), dflt,
-                               None if spaces is None else frozenset(spaces), frozenset(except_spaces), bootstrap)
+                               None if spaces is None else frozenset(spaces), frozenset(except_spaces), bootstrap,
+                               higher_is_better)
         return fn
 
     return add if compute is None else add(compute)
@@ -225,7 +234,8 @@ register_metric("fd", _frechet("fd", "FD"), help="Fréchet distance in the --fea
 
 
 @register_metric("is", help="Inception Score, needs no reference", needs_ref=False, consumes={"logits"},
-                 rows=[MetricRow("Inception Score", "is", "is_std")], spaces={"inception"}, bootstrap=False)
+                 rows=[MetricRow("Inception Score", "is", "is_std")], spaces={"inception"}, bootstrap=False,
+                 higher_is_better=True)
 def _inception_score(gen, ref, ctx: MetricContext) -> dict:
     from gan_probe.metrics.inception_score import logits_to_inception_score
 
@@ -253,7 +263,8 @@ register_metric("kd", _kernel("kd"), help="kernel distance (KID's estimator) in 
 
 
 @register_metric("pr", help="precision/recall, k=3", needs_ref=True, consumes={"features"},
-                 rows=[MetricRow("precision (k=3)", "precision"), MetricRow("recall (k=3)", "recall")])
+                 rows=[MetricRow("precision (k=3)", "precision"), MetricRow("recall (k=3)", "recall")],
+                 higher_is_better=True)
 def _precision_recall(gen, ref, ctx: MetricContext) -> dict:
     from gan_probe.metrics.prdc import features_to_precision_recall
 
@@ -262,7 +273,8 @@ def _precision_recall(gen, ref, ctx: MetricContext) -> dict:
 
 
 @register_metric("dc", help="density/coverage, k=5", needs_ref=True, consumes={"features"},
-                 rows=[MetricRow("density (k=5)", "density"), MetricRow("coverage (k=5)", "coverage")])
+                 rows=[MetricRow("density (k=5)", "density"), MetricRow("coverage (k=5)", "coverage")],
+                 higher_is_better=True)
 def _density_coverage(gen, ref, ctx: MetricContext) -> dict:
     from gan_probe.metrics.prdc import features_to_density_coverage
 

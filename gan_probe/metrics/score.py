@@ -102,6 +102,35 @@ def compute_scores(gen: str | os.PathLike, ref: str | os.PathLike | None, metric
     from gan_probe.metrics.sources import open_source
 
     opts = options or ScoreOptions()
+    metrics = check_options(ref is not None, metrics, opts)
+    if save_stats:
+        if Path(save_stats).suffix != ".npz":
+            raise GanProbeError(f"save_stats must be a .npz path (got {save_stats})", param="save_stats")
+        check_writable(save_stats)  # before the feature passes, not after
+    src_kw = dict(n=opts.n, seed=opts.seed, skip_bad=opts.skip_bad, data_root=opts.data_root,
+                  download=opts.data_download)
+    gen_src = open_source(gen, **src_kw)
+    ref_src = open_source(ref, **src_kw) if ref is not None else None
+    sides = [(gen_src, _needs(metrics, "gen", gen_src, opts))]
+    if ref_src:
+        sides.append((ref_src, _needs(metrics, "ref", ref_src, opts)))
+    check_sides(sides, metrics, opts)
+
+    if all(s.kind == "npz" and not needs - {"statistics"} for s, needs in sides):
+        results = [_npz_side(s) for s, _ in sides]  # the torch-free path
+        protocol = {"space": "inception", "extractor": "statistics files (as written)", "dims": int(len(results[0].mu))}
+    elif opts.features == "inception":
+        results, protocol = _extract_sides([(s, "features" in needs, "logits" in needs) for s, needs in sides],
+                                           opts)
+    else:
+        results, protocol = _encode_sides([s for s, _ in sides], opts)
+    return scores_from_sides(results[0], results[1] if ref_src else None, metrics, opts, protocol,
+                             save_stats=save_stats)
+
+
+def check_options(has_ref: bool, metrics: str | Iterable[str] | None, opts: ScoreOptions) -> list[str]:
+    """Refuse options that cannot work (feature space, protocol, ci, metrics, a missing reference,
+    dims) before any work; returns the parsed metric names."""
     if opts.features not in (spaces := score_spaces(opts.features)):
         raise GanProbeError(f"features must be one of {', '.join(spaces)} (got {opts.features!r})", param="features")
     if opts.features == "inception" and opts.protocol != "pytorch-fid":
@@ -114,24 +143,19 @@ def compute_scores(gen: str | os.PathLike, ref: str | os.PathLike | None, metric
     if opts.ci is not None and not 0 < opts.ci < 1:
         raise GanProbeError(f"ci must be between 0 and 1, e.g. 0.95 (got {opts.ci})", param="ci")
     metrics = parse_metrics(metrics, opts.features)
-    if opts.fd_inf and ref is None:
+    if opts.fd_inf and not has_ref:
         raise GanProbeError("ref is required by fd_inf (FD against a reference source)", param="ref")
-    if ref is None and (missing := sorted(m for m in metrics if get_metric(m).needs_ref)):
+    if not has_ref and (missing := sorted(m for m in metrics if get_metric(m).needs_ref)):
         raise GanProbeError(f"ref is required by {', '.join(missing)} (compared against a reference source)",
                             param="ref")
-    if save_stats:
-        if Path(save_stats).suffix != ".npz":
-            raise GanProbeError(f"save_stats must be a .npz path (got {save_stats})", param="save_stats")
-        check_writable(save_stats)  # before the feature passes, not after
     if opts.dims not in (64, 192, 768, 2048):
         raise GanProbeError(f"dims must be one of 64, 192, 768, 2048 (got {opts.dims})", param="dims")
-    src_kw = dict(n=opts.n, seed=opts.seed, skip_bad=opts.skip_bad, data_root=opts.data_root,
-                  download=opts.data_download)
-    gen_src = open_source(gen, **src_kw)
-    ref_src = open_source(ref, **src_kw) if ref is not None else None
-    sides = [(gen_src, _needs(metrics, "gen", gen_src, opts))]
-    if ref_src:
-        sides.append((ref_src, _needs(metrics, "ref", ref_src, opts)))
+    return metrics
+
+
+def check_sides(sides, metrics: list[str], opts: ScoreOptions) -> None:
+    """Refuse a (source, needs) side that cannot give what the metrics need (statistics-only ``.npz``
+    files where features, logits or resampling are needed), before any feature pass."""
     for (src, needs), side in zip(sides, ("gen", "ref")):
         if src.kind == "npz" and opts.features != "inception":
             raise GanProbeError(f"{src.spec} holds only statistics: {opts.features} features need images; give a "
@@ -145,16 +169,15 @@ def compute_scores(gen: str | os.PathLike, ref: str | os.PathLike | None, metric
             raise GanProbeError(f"{src.spec} holds only statistics (mu, sigma): {', '.join(want)} "
                                 f"need{'s' if len(want) == 1 else ''} images; give a folder, checkpoint or dataset")
 
-    if all(s.kind == "npz" and not needs - {"statistics"} for s, needs in sides):
-        results = [_npz_side(s) for s, _ in sides]  # the torch-free path
-        protocol = {"space": "inception", "extractor": "statistics files (as written)", "dims": int(len(results[0].mu))}
-    elif opts.features == "inception":
-        results, protocol = _extract_sides([(s, "features" in needs, "logits" in needs) for s, needs in sides],
-                                           opts)
-    else:
-        results, protocol = _encode_sides([s for s, _ in sides], opts)
-    gen_res = results[0]
-    ref_res = results[1] if ref_src else None
+
+def scores_from_sides(gen_res, ref_res, metrics: list[str], opts: ScoreOptions, protocol: dict,
+                      save_stats: str | os.PathLike | None = None) -> dict:
+    """The ``score --json`` object from the two sides' statistics / features / logits
+    (:class:`gan_probe.metrics.extract.SourceFeatures`; ``ref_res`` None without a reference) and the
+    protocol they were extracted under: what :func:`compute_scores` and :class:`gan_probe.Scorer` return."""
+    gen_src = gen_res.source
+    ref_src = ref_res.source if ref_res is not None else None
+    results = [r for r in (gen_res, ref_res) if r is not None]
     out: dict = {"metrics": metrics, "gen": _side_summary(gen_res), "ref": _side_summary(ref_res) if ref_res else None,
                  "protocol": protocol, "warnings": [note for r in results for note in r.notes]}
     if protocol.get("reference_weights") is False:
@@ -263,9 +286,7 @@ def _npz_side(source):
 
 def _extract_sides(sides, opts: ScoreOptions):
     from gan_probe.device import resolve_device
-    from gan_probe.features.inception import (EXTRACTOR, InceptionExtractor, find_inception_weights,
-                                              is_reference_weights, weights_sha256)
-    from gan_probe.features.resize import get_protocol
+    from gan_probe.features.inception import InceptionExtractor, find_inception_weights
     from gan_probe.metrics.extract import ExtractOptions, source_to_features
 
     device = resolve_device(opts.device)
@@ -285,9 +306,17 @@ def _extract_sides(sides, opts: ScoreOptions):
             raise GanProbeError(f"dims is {opts.dims} but {s.spec} holds {len(_npz_side(s).mu)}-d statistics",
                                 param="dims")
     results = [source_to_features(s, eopts, get_extractor, need_features=f, need_logits=lg) for s, f, lg in sides]
+    return results, inception_protocol(weights, opts, device)
+
+
+def inception_protocol(weights, opts: ScoreOptions, device) -> dict:
+    """The ``protocol`` of a result computed with Inception ``weights`` under ``opts`` on ``device``."""
+    from gan_probe.features.inception import EXTRACTOR, is_reference_weights, weights_sha256
+    from gan_probe.features.resize import get_protocol
+
     reference = is_reference_weights(weights)
     resize = get_protocol(opts.protocol)
-    protocol = {"space": "inception",
+    return {"space": "inception",
                 "extractor": EXTRACTOR if reference else f"{EXTRACTOR} [NON-REFERENCE WEIGHTS]",
                 "weights": str(weights), "weights_sha256": weights_sha256(weights), "reference_weights": reference,
                 "dims": opts.dims, "resize_protocol": resize.name,
@@ -296,7 +325,6 @@ def _extract_sides(sides, opts: ScoreOptions):
                 "preprocessing": resize.description, "same_numbers_as": resize.peer,
                 "input": "uint8 RGB (grayscale/RGBA/palette converted; generated samples rounded to uint8)",
                 "device": str(device)}
-    return results, protocol
 
 
 def _side_tags(r, protocol: dict) -> dict:
@@ -368,13 +396,17 @@ def _encode_sides(sources, opts: ScoreOptions):
         results.append(SourceFeatures(s, mu, sigma, e.n, e.features, None, e.from_cache, list(e.notes)))
     if results:
         results[0].notes[:0] = list(encoder.notes)  # the weights' provenance warnings, once
+    return results, encoder_protocol(encoder, device)
+
+
+def encoder_protocol(encoder, device) -> dict:
+    """The ``protocol`` of a result computed with ``encoder`` (:class:`gan_probe.encoders.Encoder`) on ``device``."""
     p = encoder.provenance()
-    protocol = {"space": p["space"], "extractor": p["network"], "weights": p["weights"],
+    return {"space": p["space"], "extractor": p["network"], "weights": p["weights"],
                 "weights_sha256": p["weights_sha256"], "weights_format": p["weights_format"],
                 "published_sha256": p["published_sha256"], "matches_published": p["matches_published"],
                 "dims": p["dim"], "preprocessing": p["preprocessing"], "precision": p["precision"],
                 "device": str(device)}
-    return results, protocol
 
 
 def _side_summary(r) -> dict:
