@@ -25,6 +25,7 @@ RUN_DIR layout::
     checkpoints/last.pt    written atomically every --checkpoint-every steps, at the end, and on
                            SIGTERM / SIGUSR1 after the step in flight (then :class:`Preempted`;
                            see :mod:`gan_probe.preemption`)
+    checkpoints/best.pt    with --eval-every: the best evaluation's weights (:mod:`gan_probe.train_eval`)
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ from gan_probe.models import DCGANConfig, Discriminator, Generator, paper_config
 from gan_probe.preemption import Preempted, stop_signals
 from gan_probe.progress import TrainingBar
 from gan_probe.sampling import derive_seed, save_grid
+from gan_probe.train_eval import make_evaluator
 
 N_FIXED = 64  # samples in each epoch's grid
 
@@ -86,6 +88,14 @@ class TrainConfig:
     kernel_size: int = 4
     z_dist: str = "uniform"
     model_config: dict[str, Any] = field(default_factory=dict)
+    # scores during training (gan_probe.train_eval); none of them is part of the run's identity
+    eval_every: int = 0  # steps between evaluations (0: none)
+    eval_n: int = 1000  # generated samples per evaluation (the same latents every time)
+    eval_ref: str = ""  # the reference SOURCE, as `score --ref`
+    eval_features: str = "inception"  # the feature space, as `score --features`
+    eval_metrics: str = ""  # comma list, as `score --metrics` ("": score's defaults for the space)
+    eval_weights: str = ""  # the feature network's weights file ("": searched for, as `score` does)
+    eval_probe: bool | None = None  # D's linear probe on digits (None: on for digits when eval_every > 0)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -102,6 +112,8 @@ class TrainConfig:
             ("checkpoint_every", self.checkpoint_every >= 1, ">= 1"),
             ("log_every", self.log_every >= 1, ">= 1"),
             ("kernel_size", self.kernel_size >= 1, ">= 1"),
+            ("eval_every", self.eval_every >= 0, ">= 0 (0: no evaluation)"),
+            ("eval_n", self.eval_n >= 2, ">= 2"),
         ]
         for name, ok, rule in checks:
             if not ok:
@@ -349,13 +361,13 @@ class RunWriter:
         self.grid(images, name)
 
     def checkpoint(self, nets: Nets, *, model: DCGANConfig, train: dict[str, Any], step: int, epoch: int,
-                   world: int = 1) -> None:
-        """``checkpoints/last.pt``, atomically: weights, optimizers, step, torch's RNG state and the
-        number of processes (``world``)."""
+                   world: int = 1, name: str = ckpt.LAST, extra: dict[str, Any] | None = None) -> None:
+        """``checkpoints/NAME`` (``last.pt``), atomically: weights, optimizers, step, torch's RNG state,
+        the number of processes (``world``) and any ``extra`` entries (``best.pt``'s ``eval``)."""
         if self.enabled:
-            ckpt.save_checkpoint(ckpt.checkpoint_dir(self.run_dir) / ckpt.LAST, ckpt.make_state(
-                model=model, train=train, G=nets.G, D=nets.D, opt_g=nets.opt_g, opt_d=nets.opt_d, step=step,
-                epoch=epoch, rng={"torch": torch.get_rng_state()}, world_size=world))
+            state = ckpt.make_state(model=model, train=train, G=nets.G, D=nets.D, opt_g=nets.opt_g, opt_d=nets.opt_d,
+                                    step=step, epoch=epoch, rng={"torch": torch.get_rng_state()}, world_size=world)
+            ckpt.save_checkpoint(ckpt.checkpoint_dir(self.run_dir) / name, {**state, **(extra or {})})
 
     def _raise_failed(self) -> None:
         for f in [f for f in self._pending if f.done()]:
@@ -395,6 +407,7 @@ def _train(cfg: TrainConfig, resume: bool, show_progress: bool, d: Dist) -> Path
     device = d.device
     model_cfg = DCGANConfig.from_dict(state["model"]) if state else cfg.build_model_config()
     cfg.model_config = model_cfg.to_dict()
+    evaluator = make_evaluator(cfg, model_cfg, d, run_dir, resume)  # its options checked before any write
 
     torch.manual_seed(cfg.seed)
     dataset = load_dataset(cfg.dataset, model_cfg.image_size, model_cfg.channels,
@@ -436,6 +449,8 @@ def _train(cfg: TrainConfig, resume: bool, show_progress: bool, d: Dist) -> Path
                 if step % cfg.checkpoint_every == 0 or step == total_steps or stopped:
                     out.checkpoint(nets, model=model_cfg, train=cfg.to_dict(), step=step, epoch=step // per_epoch,
                                    world=d.world)
+                if evaluator is not None and not stopped and evaluator.due(step, total_steps):
+                    evaluator.evaluate(nets, step, out, epoch=step / per_epoch, train=cfg.to_dict(), world=d.world)
                 if step >= total_steps or stopped:
                     break
         if step % per_epoch != 0 and not stopped:

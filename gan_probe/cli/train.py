@@ -41,6 +41,8 @@ def _download_dataset_argument() -> dict:
   gan-probe train --dataset cifar10 --deterministic --out runs/cifar    # bitwise repeatable on a GPU (slower)
 
   torchrun --nproc_per_node 4 -m gan_probe train --dataset celeba       # several GPUs
+
+  gan-probe train --dataset digits --eval-every 100 --eval-n 500 --eval-ref digits:train   # FID + D's probe over training
 """)
 def train(
     dataset: Annotated[str, typer.Option(help="A dataset name[:split] or an image folder.")] = "digits",
@@ -71,7 +73,23 @@ def train(
                                                 "autotuner off: seeded and resumed GPU runs repeat bit for bit "
                                                 "(slower).")] = False,
     data_root: DataRootOpt = None,
-    download: DownloadOpt = False,
+    download: Annotated[bool, typer.Option("--download", help="Download a missing dataset (off by default); with "
+                                           "--eval-every, also the FID Inception weights.")] = False,
+    eval_every: Annotated[int, typer.Option(min=0, help="Score G every N steps and at the end (0 = never): "
+                                            "log.jsonl lines with \"kind\": \"eval\", checkpoints/best.pt.")] = 0,
+    eval_n: Annotated[int, typer.Option(min=2, help="Samples per evaluation (the same latents each time).")] = 1000,
+    eval_ref: Annotated[str, typer.Option(help="Reference SOURCE for the evaluations, as score --ref (a dataset "
+                                          "name, image folder, .npz statistics, ...).")] = "",
+    eval_features: Annotated[str, typer.Option(help="Feature space of the evaluations, as score --features.")]
+    = "inception",
+    eval_metrics: Annotated[str, typer.Option(help="Comma list, as score --metrics (default: score's defaults "
+                                              "for the space); best.pt follows the first.")] = "",
+    eval_weights: Annotated[str, typer.Option(help="Weights file of the --eval-features network (default: "
+                                              "searched for as score does; --download fetches Inception's).")] = "",
+    eval_probe: Annotated[bool | None, typer.Option("--eval-probe/--no-eval-probe", help="Also the linear-probe "
+                                                    "accuracy of D's features and of a random D (digits only; "
+                                                    "default: on for digits with --eval-every).",
+                                                    show_default=False)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Train the DCGAN paper's reference model (Radford et al. 2015, section 4)."""
@@ -82,7 +100,9 @@ def train(
                       batch_size=batch_size, lr=lr, beta1=beta1, seed=seed, device=device, out=str(out),
                       checkpoint_every=checkpoint_every, log_every=log_every, num_workers=num_workers,
                       data_root=str(data_root or ""), download=download, amp=amp, deterministic=deterministic,
-                      nz=nz, ngf=ngf, ndf=ndf, kernel_size=kernel_size, z_dist=z_dist, model_config=model)
+                      nz=nz, ngf=ngf, ndf=ndf, kernel_size=kernel_size, z_dist=z_dist, model_config=model,
+                      eval_every=eval_every, eval_n=eval_n, eval_ref=eval_ref, eval_features=eval_features,
+                      eval_metrics=eval_metrics, eval_weights=eval_weights, eval_probe=eval_probe)
     from gan_probe.preemption import PREEMPTED_EXIT_CODE, Preempted
 
     try:

@@ -216,6 +216,13 @@ class Scorer:
             gen.notes[:0] = list(self._network().notes)  # the encoder's provenance warnings, as score tells them
         return scores_from_sides(gen, ref, self.metrics, self.options, protocol)
 
+    def prepare(self) -> "Scorer":
+        """Load the network and compute the reference side now (else: on first use), so that a reference
+        that cannot be read fails here, e.g. before a training run writes anything. Returns the Scorer."""
+        self._network()
+        self._reference()
+        return self
+
     def _reference(self):
         """The reference side, computed once (through the statistics / encoder cache, as ``score``)."""
         if self._ref_source is None or self._ref_result is not None:
