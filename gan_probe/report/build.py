@@ -27,6 +27,7 @@ from gan_probe.runs import ANALYSIS_DIR, command_line_of, read_summary, results_
 from gan_probe.report.sections import (ANALYSES, PAPER_CLASSIFICATION, Analysis, Datasets, Headline, fmt,
                                        inception_note, inception_weights_path, number, run_datasets)
 from gan_probe.report.svg import line_plot
+from gan_probe.report.training_eval import eval_section
 
 MAX_IMAGES_PER_SECTION = 24
 MAX_RESULT_ROWS = 15  # result rows a section shows outside its collapsed blocks
@@ -130,6 +131,7 @@ def training_section(run_dir: Path, config: dict, config_problem: str) -> str:
         label, line = training_verdict(log)
         parts.append(f'<p class="verdict">Verdict: <b>{escape(label)}</b>: {escape(line)}</p>')
     parts.append(curves(log) if log else '<div class="note">no log.jsonl in the run</div>')
+    parts.append(eval_section(log))  # train --eval-every's scores and probe, when logged
     if bad:
         parts.append(f'<div class="note">{bad} unreadable line(s) in log.jsonl were skipped</div>')
     parts.append("</section>")
@@ -154,7 +156,7 @@ def training_command(run_dir: Path, config: dict) -> str:
         if (value == default and f.name != "dataset") or (f.name == "epochs" and train.get("max_steps")):
             continue
         flag = "--" + f.name.replace("_", "-")
-        if isinstance(default, bool):
+        if isinstance(default, bool) or isinstance(value, bool):  # (eval_probe's default is None)
             args.append(flag if value else "--no-" + f.name.replace("_", "-"))
         else:
             args += [flag, str(value)]
