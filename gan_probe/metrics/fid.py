@@ -33,40 +33,59 @@ def features_to_statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray
 
 class StatisticsAccumulator:
     """Mean and covariance of features fed batch by batch (Chan et al.'s pairwise merge, float64):
-    equal to ``np.mean`` / ``np.cov`` of the stacked features, without keeping them."""
+    equal to ``np.mean`` / ``np.cov`` of the stacked features, without keeping them.
+
+    Batches are numpy arrays, or torch tensors: those are accumulated in float64 where they are (a
+    GPU's float64 products instead of a round trip to the CPU; MPS, which has no float64, on the
+    CPU), so the per-batch cost stays small next to the network's; :meth:`statistics` and
+    :meth:`moments` return numpy arrays either way. This module never imports torch."""
 
     def __init__(self) -> None:
         self.n = 0
-        self.mean: np.ndarray | None = None
-        self.m2: np.ndarray | None = None  # sum of outer products of deviations
+        self.mean = None  # float64 d (numpy, or a torch tensor when fed tensors)
+        self.m2 = None  # float64 d x d: the sum of outer products of deviations
 
-    def update(self, batch: np.ndarray) -> None:
-        x = np.asarray(batch, dtype=np.float64)
+    def update(self, batch) -> None:
+        if type(batch).__module__.startswith("torch"):
+            x = batch.detach()
+            x = (x.cpu() if x.device.type == "mps" else x).double()
+        else:
+            x = np.asarray(batch, dtype=np.float64)
         if x.ndim != 2 or len(x) == 0:
             return
-        mb = x.mean(axis=0)
+        mb = x.mean(0)
         d = x - mb
         self.merge(len(x), mb, d.T @ d)
 
-    def merge(self, nb: int, mb: np.ndarray, m2b: np.ndarray) -> None:
+    def merge(self, nb: int, mb, m2b) -> None:
         """Add the moments of another part (its count, mean and sum of outer products of deviations,
         float64), e.g. another process's accumulator; a part of 0 rows adds nothing."""
         if nb == 0:
             return
         if self.n == 0:
-            self.n, self.mean, self.m2 = int(nb), np.asarray(mb, np.float64), np.asarray(m2b, np.float64)
+            if not type(mb).__module__.startswith("torch"):
+                mb, m2b = np.asarray(mb, np.float64), np.asarray(m2b, np.float64)
+            self.n, self.mean, self.m2 = int(nb), mb, m2b
             return
         n = self.n + nb
         delta = mb - self.mean
         self.mean = self.mean + delta * (nb / n)
-        self.m2 = self.m2 + m2b + np.outer(delta, delta) * (self.n * nb / n)
+        self.m2 = self.m2 + m2b + (delta[:, None] * delta[None, :]) * (self.n * nb / n)  # np.outer, in both
         self.n = n
+
+    def moments(self) -> tuple[int, np.ndarray | None, np.ndarray | None]:
+        """(n, mean, m2) as float64 numpy arrays (None before any row): what :meth:`merge` takes."""
+        def numpy(a):
+            return a.cpu().numpy() if type(a).__module__.startswith("torch") else a
+
+        return self.n, numpy(self.mean), numpy(self.m2)
 
     def statistics(self) -> tuple[np.ndarray, np.ndarray]:
         if self.n < 2:
             raise GanProbeError(f"FID statistics need at least 2 images (got {self.n})")
-        sigma = self.m2 / (self.n - 1)
-        return self.mean.copy(), (sigma + sigma.T) / 2
+        _, mean, m2 = self.moments()
+        sigma = m2 / (self.n - 1)
+        return mean.copy(), (sigma + sigma.T) / 2
 
 
 def trace_sqrt_product(sigma1: np.ndarray, sigma2: np.ndarray) -> float:

@@ -180,7 +180,8 @@ class Scorer:
             x = x.to(self.device) if on_device else x.cpu()
             out = net(self._resize.to_input(x.contiguous()), logits=self._keep_logits)
             f = out.features.numpy()
-            self._acc.update(f)
+            # the float64 moments where the network runs: on a GPU, products there beat a CPU round
+            self._acc.update(out.features.to(self.device) if self.device.type == "cuda" else f)
             if self._keep_features:
                 self._features.append(f.astype(np.float32, copy=False))
             if self._keep_logits:
@@ -275,13 +276,13 @@ class Scorer:
         """Every rank's running moments merged in rank order (Chan et al.'s pairwise update)."""
         from gan_probe.metrics.fid import StatisticsAccumulator
 
-        acc = self._acc
         if d.world == 1:
-            return acc.statistics()
+            return self._acc.statistics()
         dims = self.options.dims
-        mean = acc.mean if acc.n else np.zeros(dims)
-        m2 = acc.m2 if acc.n else np.zeros((dims, dims))
-        block = np.concatenate([np.full((1, dims), float(acc.n)), mean[None], m2]).astype(np.float64)
+        n, mean, m2 = self._acc.moments()
+        mean = mean if n else np.zeros(dims)
+        m2 = m2 if n else np.zeros((dims, dims))
+        block = np.concatenate([np.full((1, dims), float(n)), mean[None], m2]).astype(np.float64)
         blocks = self._gather(block, d).reshape(d.world, dims + 2, dims)
         merged = StatisticsAccumulator()
         for b in blocks:
