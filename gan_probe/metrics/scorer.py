@@ -73,7 +73,6 @@ class Scorer:
         self.name = name
         self.distributed = distributed
         self.metrics = check_options(ref is not None, metrics, opts)
-        self._ref_spec = ref
         self._ref_source = self._open_ref(ref)
         self._ref_result = None
         self._setup_space()
@@ -105,10 +104,11 @@ class Scorer:
 
     def _setup_space(self) -> None:
         """Find the weights now (a missing file fails here, before any training); load lazily."""
-        from gan_probe.device import resolve_device
+        from gan_probe.device import distributed_device, resolve_device
 
         o = self.options
-        self.device = resolve_device(o.device)
+        d = self._dist()  # under torchrun, a CUDA name means this process's GPU (cuda:LOCAL_RANK)
+        self.device = distributed_device(o.device, d.local_rank) if d.world > 1 else resolve_device(o.device)
         needs = self._gen_needs()
         self._keep_features = "features" in needs or o.features != "inception"
         self._keep_logits = "logits" in needs
