@@ -60,7 +60,8 @@ def test_one_registration_reaches_help_json_and_table(tmp_path, capsys):
     help_text = _flat(out)
     assert "mean-gap (sum of |mu_gen - mu_ref|)" in help_text
     assert "fid (Fréchet Inception Distance)" in help_text and "dc (density/coverage, k=5)" in help_text
-    assert "[default: fid,is,kid,pr,dc]" in help_text  # default=False keeps it out of the default set
+    assert "(inception: fid,is,kid,pr,dc)" in help_text  # default=False keeps it out of the default set
+    assert "[default:" not in help_text.split("--metrics")[1].split("--")[0]  # no value forced on other spaces
 
     a, b = _npz(tmp_path / "a.npz", [0, 0, 0]), _npz(tmp_path / "b.npz", [2, 2, 2])
     code, out, err = run_cli(["score", a, "--ref", b, "--metrics", "mean-gap,fid", "--json"], capsys)

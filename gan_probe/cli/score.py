@@ -83,11 +83,11 @@ def fid(
 
 
 def _metrics_option() -> dict:
-    """--metrics' help and default (Inception's), from the metric registry (read when the command runs);
-    with another --features and no --metrics, that space's defaults are used instead."""
-    from gan_probe.metrics.registry import default_metrics, metrics_help
+    """--metrics' help and the default it shows, from the metric registry (read when the command runs).
+    The value stays None: the --features space's defaults are chosen when the command runs."""
+    from gan_probe.metrics.registry import metrics_help
 
-    return {"help": metrics_help(), "default": ",".join(default_metrics())}
+    return {"help": metrics_help(), "show_default": False}  # the help names the defaults per space
 
 
 @app.command(cls=registry_help(metrics=_metrics_option), epilog="""Examples:

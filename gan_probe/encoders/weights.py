@@ -115,7 +115,7 @@ def find_weights(what: str, candidates: list[Candidate], *, path: str | os.PathL
             return found
     places = "; ".join(c.where for c in candidates)
     raise GanProbeError(f"the {what} weights are not here (looked in: {places}): {get_it}"
-                        + (f" (or give the file's path as weights, or set ${env})" if env else ""))
+                        + (f" (or give the file's path: --weights PATH, weights= in Python; or set ${env})" if env else ""))
 
 
 def weights_sha256(path: str | os.PathLike) -> str:

@@ -157,7 +157,7 @@ def check_sample_size(n: int, dims: int, what: str = "FID", uses_covariance: boo
     n, dims = int(n), int(dims)
     note = f"N = {n} for {dims}-d features (N/d = {n / dims:.2g})"
     if not uses_covariance:
-        return SampleSizeCheck(n, dims, note + f"; {what} has no N-vs-d threshold: judge it by its interval", None)
+        return SampleSizeCheck(n, dims, note + f"; no N-vs-d threshold for {what}: judge by the interval (ci)", None)
     if n >= dims:
         return SampleSizeCheck(n, dims, note + f"; {what} is biased upwards at finite N: compare only at equal N",
                                None)

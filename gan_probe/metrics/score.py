@@ -223,7 +223,8 @@ def _uncertainty(gen, ref, metrics, opts: ScoreOptions, protocol: dict) -> dict:
     for r in (gen, ref):
         if r is None or r.n is None:
             continue
-        c = check_sample_size(r.n, dims, label if covariance else "these metrics", uses_covariance=covariance)
+        c = check_sample_size(r.n, dims, label if covariance else ", ".join(m.upper() for m in metrics),
+                              uses_covariance=covariance)
         checks.append({"source": r.source.spec, "n": r.n, "dims": dims, "note": c.note, "too_small": c.too_small})
     out["sample_size"] = checks
     if opts.ci is not None:

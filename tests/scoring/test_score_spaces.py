@@ -66,6 +66,17 @@ def test_default_metrics_per_space():
     assert default_metrics("clip") == ["pr", "dc", "cmmd"]
 
 
+@pytest.mark.parametrize("space", ["dinov2", "clip"])
+def test_score_without_metrics_uses_the_spaces_defaults(folders, space, capsys):
+    """`score --features dinov2` with no --metrics computes that space's defaults (once it stopped with
+    "fid, is, kid not defined in the dinov2 feature space": the help's default was passed as the value)."""
+    real, fake = folders
+    code, out, err = run_cli(["score", fake, "--ref", real, "--features", space, "--device", "cpu",
+                              "--num-workers", "0", "--json"], capsys)
+    assert code == 0, err
+    assert json.loads(out)["metrics"] == default_metrics(space)
+
+
 def test_score_dinov2_fd_kd_pr_dc_with_ci(folders, tiny_encoders, capsys):
     real, fake = folders
     code, out, err = run_cli(["score", fake, "--ref", real, "--features", "dinov2", "--metrics", "fd,kd,pr,dc",
