@@ -142,6 +142,21 @@ def test_builtin_metrics_compute_what_their_formulas_give_in_registry_order():
     assert len(notes) == 1 and notes[0].startswith("gen: FID from 12 samples in 16 dimensions (N < d)")
 
 
+def test_kid_says_why_its_spread_is_zero_when_every_subset_is_the_whole_set():
+    from types import SimpleNamespace
+
+    from gan_probe.metrics.score import ScoreOptions, results_to_scores
+
+    rng = np.random.default_rng(1)
+    side = [SimpleNamespace(features=rng.standard_normal((n, 8)).astype(np.float32), n=n, mu=None, sigma=None,
+                            source=SimpleNamespace(spec=name)) for n, name in ((30, "gen"), (30, "ref"))]
+    notes: list[str] = []
+    got = results_to_scores(side[0], side[1], ["kid"], ScoreOptions(device="cpu", kid_subsets=4), notes)
+    assert got["kid_std"] == 0.0 and got["kid_subset_size"] == 30
+    assert notes == ["KID: both sides have N = 30 <= the subset size 1000, so every subset is the whole set "
+                     "and its ± is 0; for an interval ask for ci"]
+
+
 def test_table_rows_keep_their_labels_and_formats():
     from gan_probe.metrics.registry import table_rows
 

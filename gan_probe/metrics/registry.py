@@ -249,8 +249,11 @@ def _kernel(key: str):
 
         o = ctx.options
         mean, std = features_to_kid(ref.features, gen.features, o.kid_subsets, o.kid_subset_size, o.seed)
-        return {key: mean, f"{key}_std": std,
-                f"{key}_subset_size": min(o.kid_subset_size, len(ref.features), len(gen.features))}
+        m = min(o.kid_subset_size, len(ref.features), len(gen.features))
+        if m == len(ref.features) == len(gen.features):
+            ctx.notes.append(f"{key.upper()}: both sides have N = {m} <= the subset size {o.kid_subset_size}, so every "
+                             f"subset is the whole set and its ± is 0; for an interval ask for ci")
+        return {key: mean, f"{key}_std": std, f"{key}_subset_size": m}
 
     return compute
 
