@@ -47,7 +47,14 @@ class StatisticsAccumulator:
         nb = len(x)
         mb = x.mean(axis=0)
         d = x - mb
-        m2b = d.T @ d
+        self._add(nb, mb, d.T @ d)
+
+    def merge(self, other: "StatisticsAccumulator") -> None:
+        """Add the rows another accumulator saw (another process's share), as if fed after ours."""
+        if other.n:
+            self._add(other.n, other.mean, other.m2)
+
+    def _add(self, nb: int, mb: np.ndarray, m2b: np.ndarray) -> None:
         if self.n == 0:
             self.n, self.mean, self.m2 = nb, mb, m2b
             return
