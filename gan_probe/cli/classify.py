@@ -97,6 +97,8 @@ def classify(
         if e.param in FLAGS:  # name the flag this command gives that parameter
             raise GanProbeError(e.for_cli(FLAGS)) from e
         raise
+    if summary is None:  # torchrun, rank > 0: rank 0 writes and prints
+        return
     if json_out:
         typer.echo(json.dumps(summary, indent=2))
     else:
