@@ -40,6 +40,33 @@ def _images(n: int, seed: int, size: int = 16) -> list[np.ndarray]:
     return [rng.integers(0, 256, (size, size, 3), dtype=np.uint8) for _ in range(n)]
 
 
+@pytest.mark.parametrize("block", [1, 2, 4])
+def test_shards_are_whole_blocks_that_make_up_range_n(block):
+    from gan_probe.distributed import Dist, shard
+
+    for n in (0, 1, 5, 9, 10, 11):
+        for world in (1, 2, 3, 4):
+            parts = [shard(n, Dist(rank=r, world=world), block) for r in range(world)]
+            assert [i for p in parts for i in p] == list(range(n))
+            assert all(p.start % block == 0 for p in parts if p)
+
+
+def test_merged_statistics_equal_one_accumulator():
+    from gan_probe.metrics.fid import StatisticsAccumulator, features_to_statistics
+
+    x = np.random.default_rng(0).standard_normal((23, 5))
+    parts = [StatisticsAccumulator() for _ in range(3)]
+    for part, rows in zip(parts, (x[:8], x[8:8], x[8:])):  # one rank with no rows
+        part.update(rows)
+    total = StatisticsAccumulator()
+    for part in parts:
+        total.merge(part)
+    mu, sigma = total.statistics()
+    np.testing.assert_allclose(mu, x.mean(0), rtol=1e-13)
+    np.testing.assert_allclose(sigma, np.cov(x, rowvar=False), rtol=1e-12)
+    np.testing.assert_allclose(sigma, features_to_statistics(x)[1], rtol=1e-12)
+
+
 @pytest.fixture(autouse=True)
 def _own_cache(tmp_path, monkeypatch):
     """A cache of this test's own (the torchrun processes inherit the variable)."""
