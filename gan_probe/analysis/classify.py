@@ -405,7 +405,9 @@ def classify(checkpoint, features: str, dataset: str, opts: ClassifyOptions) -> 
     path = resolve_checkpoint(checkpoint)
     config = model_info(path, "discriminator")  # a DCGANConfig, or any model source's info
     t0 = time.perf_counter()
-    space = cf.make_feature_space(features, path, torch.device(opts.device), seed=opts.seed)
+    from gan_probe.distributed import on_every_rank
+
+    space = on_every_rank(lambda: cf.make_feature_space(features, path, torch.device(opts.device), seed=opts.seed), d)
     split = load_split(protocol, spec, space, path, opts, config, d)
     if split is None:  # torchrun, rank > 0: its share of the features is done; rank 0 fits the SVMs
         return None

@@ -216,7 +216,9 @@ def compute_memorization(gen: str, train: str, test: str | None = None, *, featu
     geo = choose_geometry(str(gen), train, image_size)
     checkpoint = str(gen) if kind == "checkpoint" else None
     extra = {"image_size": geo.image_size, "channels": geo.channels} if features == "pixels" else {}
-    space = get_feature_space(features, checkpoint=checkpoint, device=dev, **extra)
+    from gan_probe.distributed import on_every_rank
+
+    space = on_every_rank(lambda: get_feature_space(features, checkpoint=checkpoint, device=dev, **extra), d)
 
     if kind == "checkpoint":
         gen_batches = _generated_batches(str(gen), n, seed, batch_size, dev, d)

@@ -61,7 +61,8 @@ def encode_source(source, encoder: Encoder, *, batch_size: int = 32, num_workers
     key = features_cache_key(source, encoder) if cache else None
     if key is not None:
         hit = load_arrays(FEATURES_KIND, key, cache_root) if d.main else None
-        ok = hit is not None and "features" in hit and hit["features"].ndim == 2 and hit["features"].shape[1] == encoder.dim
+        ok = (hit is not None and "features" in hit and hit["features"].ndim == 2
+              and hit["features"].shape[1] == encoder.dim)
         hit = broadcast(hit["features"] if ok else None, d)  # rank 0's answer is every rank's
         if hit is not None:
             return EncodedSource(source, hit, encoder.provenance(), from_cache=True)

@@ -375,7 +375,9 @@ def _encode_sides(sources, opts: ScoreOptions):
 
     d = init_distributed(opts.device)  # under torchrun: this process's device, the group joined
     device = d.device
-    encoder = get_encoder(opts.features, weights=opts.encoder_weights, device=device)
+    from gan_probe.distributed import on_every_rank
+
+    encoder = on_every_rank(lambda: get_encoder(opts.features, weights=opts.encoder_weights, device=device), d)
     results = []
     for s in sources:
         e = encode_source(s, encoder, batch_size=opts.batch_size, num_workers=opts.num_workers, cache=opts.cache,
