@@ -112,7 +112,7 @@ def test_score_two_processes_equal_one(tmp_path, tiny_checkpoint, inception_weig
     assert len(cache) == 4  # statistics and features of each side, written once (rank 0), no temp file left
     assert not [p for p in (tmp_path / "cache").rglob("*") if p.is_file() and p.suffix != ".npz"]
 
-    r = _torchrun(*common)  # the cache rank 0 wrote: a hit for every rank, the same numbers
+    r = _torchrun(*common, "--out", tmp_path / "again")  # the cache rank 0 wrote: a hit for every rank, same numbers
     assert r.returncode == 0, r.stderr[-3000:]
     again = _json(r.stdout)
     assert again["gen"]["cached"] and again["ref"]["cached"]
