@@ -45,11 +45,12 @@ def latents(config: DCGANConfig, seed: int, start: int, count: int) -> torch.Ten
 
 @torch.inference_mode()
 def generate(g: Generator, config: DCGANConfig, n: int, seed: int, batch_size: int = 256,
-             device: torch.device | str = "cpu") -> Iterator[torch.Tensor]:
-    """Batches of samples in [-1, 1] (CPU tensors), G in eval mode, each decoded in exact float32
-    (no TF32), so a sampled folder scores as its checkpoint does on any device."""
+             device: torch.device | str = "cpu", start: int = 0) -> Iterator[torch.Tensor]:
+    """Batches of samples ``start .. n-1`` in [-1, 1] (CPU tensors), G in eval mode, each decoded in
+    exact float32 (no TF32), so a sampled folder scores as its checkpoint does on any device.
+    ``start``: where one process's share begins (sample ``i`` is the same whoever draws it)."""
     g.eval()
-    for start in range(0, n, batch_size):
+    for start in range(start, n, batch_size):
         z = latents(config, seed, start, min(batch_size, n - start)).to(device)
         with exact_float32():
             x = g(z).float().cpu()

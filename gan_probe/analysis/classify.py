@@ -171,9 +171,15 @@ def protocol_for(dataset: str) -> tuple[Protocol, "object"]:
     return PROTOCOLS[spec.name], spec
 
 
-def load_split(protocol: Protocol, spec, space, checkpoint, opts: ClassifyOptions, config) -> Split:
-    """Extract (or fetch from the cache) the protocol's features and fix its three index sets."""
+def load_split(protocol: Protocol, spec, space, checkpoint, opts: ClassifyOptions, config, d=None) -> Split | None:
+    """Extract (or fetch from the cache) the protocol's features and fix its three index sets.
+
+    Under torchrun (``d``) the extraction is shared by every rank; rank 0 alone reads the cache
+    and gets the split; the other ranks get None."""
     from gan_probe.data import load_dataset, parse_dataset
+    from gan_probe.distributed import Dist, broadcast
+
+    d = d or Dist()
 
     size = space.image_size or config.image_size
     channels = space.channels or config.channels
@@ -204,8 +210,10 @@ def load_split(protocol: Protocol, spec, space, checkpoint, opts: ClassifyOption
                                   bn_pool=bn_pool, image_size=size, channels=channels, seed=seed)
             for name, (_, s) in datasets.items()}
     found = {name: cf.lookup_features(keys[name], len(ds), space.dim, opts.store_dtype, _root(opts))
-             if opts.use_cache else None for name, (ds, _) in datasets.items()}
-    if bn_mode == "recompute" and any(v is None for v in found.values()):
+             if opts.use_cache and d.main else None for name, (ds, _) in datasets.items()}
+    hits = broadcast({name: v is not None for name, v in found.items()}, d)  # rank 0's lookups decide
+    if bn_mode == "recompute" and not all(hits.values()):
+        # every rank recomputes over the whole pool: sharded float32 sums would differ in the last bit
         from torch.utils.data import Subset
 
         pool_ds = datasets["all"][0] if "all" in datasets else datasets["train"][0]
@@ -215,10 +223,12 @@ def load_split(protocol: Protocol, spec, space, checkpoint, opts: ClassifyOption
                                    progress=opts.progress)
     sets = {}
     for name, (ds, s) in datasets.items():
-        sets[name] = found[name] or cf.extract_features(
+        sets[name] = found[name] if hits[name] else cf.extract_features(
             space, ds, key=keys[name], batch_size=opts.batch_size, num_workers=opts.num_workers,
             store_dtype=opts.store_dtype, use_cache=opts.use_cache, cache_root=_root(opts),
-            progress=opts.progress, description=f"{space.name} features: {s}")
+            progress=opts.progress and d.main, description=f"{space.name} features: {s}", dist=d)
+    if not d.main:
+        return None
     if protocol.name == "folder":
         return Split(sets["all"], pool, val, sets["all"], test_rows)
     train = sets["train"]
@@ -384,18 +394,23 @@ def resolve_labels(opts: ClassifyOptions, dataset: str) -> ClassifyOptions:
 def classify(checkpoint, features: str, dataset: str, opts: ClassifyOptions) -> dict:
     """The whole experiment for one checkpoint: features, protocol, SVMs; a JSON-able summary."""
     from gan_probe.checkpoint import resolve_checkpoint
+    from gan_probe.distributed import init_distributed
     from gan_probe.models.sources import model_info
-    from gan_probe.device import resolve_device
 
     _check_counts(opts)
-    opts = replace(resolve_labels(opts, dataset), device=str(resolve_device(str(opts.device))),
+    d = init_distributed(str(opts.device))  # under torchrun: this process's device, the group joined
+    opts = replace(resolve_labels(opts, dataset), device=str(d.device),
                    bn_stats=cf.bn_mode_for(features, opts.bn_stats))
     protocol, spec = protocol_for(dataset)
     path = resolve_checkpoint(checkpoint)
     config = model_info(path, "discriminator")  # a DCGANConfig, or any model source's info
     t0 = time.perf_counter()
-    space = cf.make_feature_space(features, path, torch.device(opts.device), seed=opts.seed)
-    split = load_split(protocol, spec, space, path, opts, config)
+    from gan_probe.distributed import on_every_rank
+
+    space = on_every_rank(lambda: cf.make_feature_space(features, path, torch.device(opts.device), seed=opts.seed), d)
+    split = load_split(protocol, spec, space, path, opts, config, d)
+    if split is None:  # torchrun, rank > 0: its share of the features is done; rank 0 fits the SVMs
+        return None
     split.check_disjoint()
     t_features = time.perf_counter() - t0
     result = evaluate_protocol(split, protocol, opts)
@@ -430,15 +445,22 @@ def classify_with_baselines(checkpoint, features: str, dataset: str, opts: Class
     draws; each compared with ``features`` draw by draw (:func:`paired_comparison`), and the
     verdict (:func:`verdict`). With a fixed ``C`` every feature space uses it; else each has its
     own C search."""
+    from gan_probe.distributed import broadcast, current
+
     results = classify(checkpoint, features, dataset, opts)
+    space = broadcast(results["features"] if results is not None else None, current())
     baselines, paired = {}, {}
     for name in dict.fromkeys(opts.baselines):
-        if name == results["features"]:
+        if name == space:
             continue
         other = classify(checkpoint, name, dataset, replace(opts, bn_stats="auto"))
+        if results is None:  # torchrun, rank > 0
+            continue
         baselines[name] = {k: other[k] for k in BASELINE_KEYS}
         results["time_s"][name] = round(sum(other["time_s"].values()), 3)  # timings stay under time_s
         paired[name] = paired_comparison(results, other)
+    if results is None:
+        return None
     results.update(baselines=baselines, paired=paired, verdict=verdict(results["features"], paired))
     return results
 
@@ -489,6 +511,8 @@ def run_classify(checkpoint, features: str = "disc", dataset: str = "digits", op
 
     opts = opts or ClassifyOptions()
     results = classify_with_baselines(checkpoint, features, dataset, opts)
+    if results is None:  # torchrun, rank > 0: rank 0 writes
+        return None
     folder = Path(out) if out is not None else runs.default_out(results["checkpoint"], "classify")
     settings = {k: v for k, v in asdict(opts).items() if k not in ("progress", "extras")}
     settings.update(features=features, dataset=dataset, device=results["device"],

@@ -11,6 +11,10 @@ a fingerprint of its files, the checkpoint's SHA-256, the feature space, the
 input size and channels, and the BatchNorm mode (``eval``: the checkpoint's
 running statistics; ``recompute``: statistics re-estimated over the training
 pool as the authors did, the average of per-minibatch (128) statistics).
+
+Under ``torchrun`` (``dist``) each process extracts its contiguous share of the rows, in whole
+batches; the rows are gathered in rank order on rank 0, which alone reads and writes the cache
+(and tells the others whether it hit).
 """
 
 from __future__ import annotations
@@ -66,12 +70,18 @@ def dataset_labels(dataset: Dataset) -> np.ndarray:
     return np.asarray([int(dataset[i][1]) for i in range(len(dataset))], dtype=np.int64)
 
 
-def _batches(dataset: Dataset, batch_size: int, num_workers: int = 0):
+def _batches(dataset: Dataset, batch_size: int, num_workers: int = 0, rows: range | None = None):
+    """Batches of images ``rows`` (default all) of ``dataset``."""
+    rows = range(len(dataset)) if rows is None else rows
     images = getattr(dataset, "images", None)
     if isinstance(images, torch.Tensor):  # in-memory: slice, no per-item overhead
-        for start in range(0, len(images), batch_size):
-            yield images[start:start + batch_size]
+        for start in range(rows.start, rows.stop, batch_size):
+            yield images[start:min(start + batch_size, rows.stop)]
         return
+    if not rows:
+        return
+    if rows != range(len(dataset)):
+        dataset = Subset(dataset, list(rows))
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
     for x, _ in loader:
         yield x
@@ -122,12 +132,14 @@ def recompute_bn_statistics(module: torch.nn.Module, space: FeatureSpace, datase
 
 
 def extract_into(space: FeatureSpace, dataset: Dataset, out: np.ndarray, *, batch_size: int = 256,
-                 num_workers: int = 0, progress: bool = False, description: str = "features") -> float:
-    """Write ``space``'s features of every image of ``dataset`` into ``out`` (N x dim, e.g. a
-    memory map), batch by batch. Returns the largest absolute value seen."""
+                 num_workers: int = 0, progress: bool = False, description: str = "features",
+                 rows: range | None = None) -> float:
+    """Write ``space``'s features of every image of ``dataset`` (or of images ``rows``) into ``out``
+    (N x dim, e.g. a memory map), batch by batch. Returns the largest absolute value seen."""
     start, peak = 0, 0.0
-    with progress_bar(len(dataset), description, progress) as advance:
-        for x in _batches(dataset, batch_size, num_workers):
+    rows = range(len(dataset)) if rows is None else rows
+    with progress_bar(len(rows), description, progress) as advance:
+        for x in _batches(dataset, batch_size, num_workers, rows):
             f = space(x)
             peak = max(peak, float(f.abs().max())) if len(f) else peak
             out[start:start + len(f)] = f.numpy().astype(out.dtype, copy=False)
@@ -136,6 +148,39 @@ def extract_into(space: FeatureSpace, dataset: Dataset, out: np.ndarray, *, batc
     if start != len(out):
         raise GanProbeError(f"the dataset gave {start} images, expected {len(out)}")
     return peak
+
+
+def _extract_shared(space: FeatureSpace, dataset: Dataset, labels: np.ndarray, *, key: str, batch_size: int,
+                    num_workers: int, store_dtype: str, use_cache: bool, cache_root: Path | None, progress: bool,
+                    description: str, d) -> FeatureSet | None:
+    """:func:`extract_features` under torchrun: each rank its share, gathered on rank 0, which
+    alone reads and writes the cache and returns the set (other ranks: None). The rows and their
+    storage are those of one process, value for value."""
+    from gan_probe.distributed import broadcast, gather_rows, on_every_rank, shard
+
+    n = len(dataset)
+    hit = lookup_features(key, n, space.dim, store_dtype, cache_root) if use_cache and d.main else None
+    if broadcast(hit is not None, d):
+        return hit
+    rows = shard(n, d, block=batch_size)
+    part = np.empty((len(rows), space.dim), dtype=np.float32)
+    on_every_rank(lambda: extract_into(space, dataset, part, batch_size=batch_size, num_workers=num_workers,
+                                       progress=progress and d.main, description=description, rows=rows), d)
+    feats = gather_rows(part, d)
+    if not d.main:
+        return None
+    if not use_cache:
+        return FeatureSet(feats, labels, key, False)
+    peak = float(np.abs(feats).max()) if len(feats) else 0.0
+    dtype = "float32" if store_dtype == "float16" and peak >= FLOAT16_MAX else store_dtype
+    path = features_path(f"{key}-{dtype}", cache_root)
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.save(f, feats.astype(dtype, copy=False))
+    with atomic_path(_labels_path(path)) as tmp:
+        with open(tmp, "wb") as f:
+            np.save(f, labels)
+    return FeatureSet(np.load(path, mmap_mode="r"), labels, path.stem, False)
 
 
 def features_path(key: str, root: Path | None = None) -> Path:
@@ -173,14 +218,20 @@ def lookup_features(key: str, n: int, dim: int, store_dtype: str = "float16",
 def extract_features(space: FeatureSpace, dataset: Dataset, *, key: str, batch_size: int = 256,
                      num_workers: int = 0, store_dtype: str = "float16", use_cache: bool = True,
                      cache_root: Path | None = None, progress: bool = False,
-                     description: str = "features") -> FeatureSet:
+                     description: str = "features", dist=None) -> FeatureSet | None:
     """Features of ``dataset`` from the cache, or extracted, stored and memory-mapped.
 
-    With ``use_cache=False`` the features are kept in memory (float32) and nothing is written."""
+    With ``use_cache=False`` the features are kept in memory (float32) and nothing is written.
+    ``dist`` (torchrun's :class:`gan_probe.distributed.Dist`): the work is shared; rank 0 gets the
+    set, the other ranks None."""
     if store_dtype not in STORE_DTYPES:
         raise GanProbeError(f"unknown feature storage dtype {store_dtype!r}; choose {' or '.join(STORE_DTYPES)}")
     n = len(dataset)
     labels = dataset_labels(dataset)
+    if dist is not None and dist.world > 1:
+        return _extract_shared(space, dataset, labels, key=key, batch_size=batch_size, num_workers=num_workers,
+                               store_dtype=store_dtype, use_cache=use_cache, cache_root=cache_root,
+                               progress=progress, description=description, d=dist)
     if not use_cache:
         feats = np.empty((n, space.dim), dtype=np.float32)
         extract_into(space, dataset, feats, batch_size=batch_size, num_workers=num_workers,

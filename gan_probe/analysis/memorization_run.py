@@ -7,6 +7,11 @@ channel count: the checkpoint's; without a checkpoint, ``image_size`` if given,
 else TRAIN's (a dataset's default size, or a folder's first image). Images of
 another size are resized (shorter side, bilinear) and centre-cropped to it, as
 training does; the summary's ``notes`` say which sets were resized.
+
+Under ``torchrun`` each process extracts the features of its contiguous share of every set (image
+files, dataset indices, generated samples by index, in whole batches); features, images and names
+are gathered in rank order, so rank 0 holds exactly the one-process sets; it alone runs the kNN
+and writes.
 """
 
 from __future__ import annotations
@@ -98,8 +103,9 @@ def choose_geometry(gen: str, train: str, image_size: int) -> Geometry:
 
 
 def _dataset_batches(spec_text: str, geo: Geometry, batch_size: int, data_root, download: bool,
-                     role: str) -> Iterator[tuple[torch.Tensor, list[str], set]]:
-    """Yield ([-1,1] batch, names, native sizes seen) for a dataset or an image folder."""
+                     role: str, d=None) -> Iterator[tuple[torch.Tensor, list[str], set]]:
+    """Yield ([-1,1] batch, names, native sizes seen) for a dataset or an image folder (this
+    process's share of it under torchrun, ``d``)."""
     from gan_probe.data import (TensorImageDataset, image_transform, list_images, load_dataset, open_image,
                                 parse_dataset)
 
@@ -109,47 +115,78 @@ def _dataset_batches(spec_text: str, geo: Geometry, batch_size: int, data_root, 
         if not files:
             raise GanProbeError(f"{role} folder {spec.path} holds no images")
         tf = image_transform(geo.image_size, geo.channels)
-        for s in range(0, len(files), batch_size):
-            chunk = files[s:s + batch_size]
+        rows = _share(len(files), batch_size, d)
+        for s in range(rows.start, rows.stop, batch_size):
+            chunk = files[s:min(s + batch_size, rows.stop)]
             ims = [open_image(f) for f in chunk]
             yield (torch.stack([tf(im) for im in ims]), [str(f.relative_to(spec.path)) for f in chunk],
                    {im.size for im in ims})
         return
     ds = load_dataset(spec, geo.image_size, geo.channels, data_root, download)
+    rows = _share(len(ds), batch_size, d)
     if isinstance(ds, TensorImageDataset):
-        for s in range(0, len(ds), batch_size):
-            x = ds.images[s:s + batch_size]
+        for s in range(rows.start, rows.stop, batch_size):
+            x = ds.images[s:min(s + batch_size, rows.stop)]
             yield x, [f"{spec}#{i}" for i in range(s, s + len(x))], set()
         return
-    loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=0)
-    start = 0
+    if not rows:
+        return
+    loader = torch.utils.data.DataLoader(torch.utils.data.Subset(ds, list(rows)), batch_size=batch_size,
+                                         shuffle=False, num_workers=0)
+    start = rows.start
     for x, _ in loader:
         yield x, [f"{spec}#{i}" for i in range(start, start + len(x))], set()
         start += len(x)
 
 
+def _share(n: int, batch_size: int, d) -> range:
+    """This process's rows of a set of ``n`` (all of them without torchrun), in whole batches."""
+    from gan_probe.distributed import Dist, shard
+
+    return shard(n, d or Dist(), block=batch_size)
+
+
 def _generated_batches(checkpoint: str, n: int, seed: int, batch_size: int,
-                       device) -> Iterator[tuple[torch.Tensor, list[str], set]]:
+                       device, d=None) -> Iterator[tuple[torch.Tensor, list[str], set]]:
     from gan_probe.checkpoint import load_generator
     from gan_probe.sampling import generate
 
     g, config = load_generator(checkpoint, device)
-    start = 0
-    for x in generate(g, config, n, seed, batch_size, device):
+    rows = _share(n, batch_size, d)
+    start = rows.start
+    for x in generate(g, config, rows.stop, seed, batch_size, device, start=rows.start):
         yield x, [f"seed {seed} #{i}" for i in range(start, start + len(x))], set()
         start += len(x)
 
 
-def collect(role: str, source: str, kind: str, batches, space) -> ImageSet:
-    """Run the feature space over every batch; keep uint8 images for the figures."""
+def collect(role: str, source: str, kind: str, batches, space, d=None, geo: Geometry | None = None) -> ImageSet:
+    """Run the feature space over every batch; keep uint8 images for the figures. Under torchrun
+    (``d``), ``batches`` are this process's share: features, images, names are gathered in rank
+    order (every rank gets the whole set)."""
+    from gan_probe.distributed import Dist, gather_objects, gather_rows, on_every_rank
     from gan_probe.sampling import to_uint8
 
-    ims, feats, names, sizes = [], [], [], set()
-    for x, nm, sz in batches:
-        feats.append(space(x).numpy())
-        ims.append(to_uint8(x))
-        names += nm
-        sizes |= sz
+    d = d or Dist()
+
+    def run():
+        ims, feats, names, sizes = [], [], [], set()
+        for x, nm, sz in batches:
+            feats.append(space(x).numpy())
+            ims.append(to_uint8(x))
+            names += nm
+            sizes |= sz
+        return ims, feats, names, sizes
+
+    ims, feats, names, sizes = on_every_rank(run, d)
+    if d.world > 1:
+        empty = (0, geo.image_size, geo.image_size, geo.channels) if geo else (0, 0, 0, 0)
+        feats = [gather_rows(np.concatenate(feats) if feats else np.zeros((0, space.dim), np.float32), d)]
+        ims = [gather_rows(np.concatenate(ims) if ims else np.zeros(empty, np.uint8), d)]
+        shares = gather_objects((names, sizes), d)
+        names = [name for nm, _ in shares for name in nm]
+        sizes = set().union(*(sz for _, sz in shares))
+        if not len(feats[0]):
+            feats = []
     if not feats:
         raise GanProbeError(f"{role} ({source}) holds no images")
     images = np.concatenate(ims)
@@ -170,26 +207,32 @@ def compute_memorization(gen: str, train: str, test: str | None = None, *, featu
 
     Returns ``{"summary", "per_sample", "sets"}`` (``sets``: role -> :class:`ImageSet`).
     """
-    from gan_probe.device import resolve_device
+    from gan_probe.distributed import init_distributed
     from gan_probe.features import get_feature_space
 
-    dev = resolve_device(str(device))
+    d = init_distributed(str(device))  # under torchrun: this process's device, the group joined
+    dev = d.device
     kind = gen_kind(gen)
     geo = choose_geometry(str(gen), train, image_size)
     checkpoint = str(gen) if kind == "checkpoint" else None
     extra = {"image_size": geo.image_size, "channels": geo.channels} if features == "pixels" else {}
-    space = get_feature_space(features, checkpoint=checkpoint, device=dev, **extra)
+    from gan_probe.distributed import on_every_rank
+
+    space = on_every_rank(lambda: get_feature_space(features, checkpoint=checkpoint, device=dev, **extra), d)
 
     if kind == "checkpoint":
-        gen_batches = _generated_batches(str(gen), n, seed, batch_size, dev)
+        gen_batches = _generated_batches(str(gen), n, seed, batch_size, dev, d)
     else:
-        gen_batches = _dataset_batches(str(gen), geo, batch_size, data_root, download, "GEN")
-    sets = {"gen": collect("GEN", str(gen), kind, gen_batches, space),
+        gen_batches = _dataset_batches(str(gen), geo, batch_size, data_root, download, "GEN", d)
+    sets = {"gen": collect("GEN", str(gen), kind, gen_batches, space, d, geo),
             "train": collect("TRAIN", train, "dataset", _dataset_batches(train, geo, batch_size, data_root,
-                                                                          download, "TRAIN"), space)}
+                                                                          download, "TRAIN", d), space, d, geo)}
     if test:
         sets["test"] = collect("TEST", test, "dataset",
-                               _dataset_batches(test, geo, batch_size, data_root, download, "TEST"), space)
+                               _dataset_batches(test, geo, batch_size, data_root, download, "TEST", d), space, d,
+                               geo)
+    if not d.main:  # the other ranks shared the feature passes; rank 0 searches and writes
+        return None
     run_settings = MemorizationSettings(**(settings.to_dict() | {"device": str(dev)}))
     res = features_to_memorization(sets["gen"].features, sets["train"].features,
                                    sets["test"].features if test else None, run_settings)
@@ -266,4 +309,6 @@ def run_memorization(gen: str, train: str, test: str | None = None, *, out: str 
     """:func:`compute_memorization` then :func:`write_outputs` (default out: :func:`default_out_dir`)."""
     out_dir = Path(out) if out else default_out_dir(gen)
     res = compute_memorization(gen, train, test, **kwargs)
+    if res is None:  # torchrun, rank > 0
+        return None
     return write_outputs(res, out_dir, seed=kwargs.get("seed", 0))

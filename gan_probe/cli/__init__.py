@@ -9,6 +9,8 @@ with click's exit code 2.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 
 import typer
@@ -68,12 +70,32 @@ def _click_exceptions():
     return exceptions
 
 
+@contextlib.contextmanager
+def _rank_output():
+    """Under torchrun, ranks other than 0 print nothing (stdout and stderr go to /dev/null while a
+    command runs; an error is still told, see :func:`main`); at the end, the process group any
+    command joined is left."""
+    from gan_probe.distributed import is_main_process, launched_world
+
+    quiet = launched_world() > 1 and not is_main_process()
+    with open(os.devnull, "w") if quiet else contextlib.nullcontext() as sink:
+        with contextlib.redirect_stdout(sink) if quiet else contextlib.nullcontext(), \
+                contextlib.redirect_stderr(sink) if quiet else contextlib.nullcontext():
+            try:
+                yield
+            finally:
+                tdist = sys.modules.get("torch.distributed")
+                if tdist is not None and tdist.is_available() and tdist.is_initialized():
+                    tdist.destroy_process_group()
+
+
 def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     ex = _click_exceptions()
     try:
-        code = app(args=args, prog_name="gan-probe", standalone_mode=False)
+        with _rank_output():
+            code = app(args=args, prog_name="gan-probe", standalone_mode=False)
         sys.exit(code if isinstance(code, int) else 0)
     except ex.NoArgsIsHelpError:
         app(args=[*args, "--help"], prog_name="gan-probe")
@@ -86,6 +108,10 @@ def main(argv: list[str] | None = None) -> None:
     except GanProbeError as e:
         if debug:
             raise
+        from gan_probe.distributed import ErrorOnAnotherRank, is_main_process
+
+        if isinstance(e, ErrorOnAnotherRank) and not is_main_process():
+            sys.exit(1)  # every rank raised it; rank 0 tells it
         _fail(_user_message(e))
     except OSError as e:
         if debug:

@@ -95,8 +95,10 @@ def classify(
         summary = run_classify(checkpoint, features, dataset, opts, out=out)
     except GanProbeError as e:
         if e.param in FLAGS:  # name the flag this command gives that parameter
-            raise GanProbeError(e.for_cli(FLAGS)) from e
+            raise type(e)(e.for_cli(FLAGS)) from e  # (the same type: an error every torchrun rank raised stays one)
         raise
+    if summary is None:  # torchrun, rank > 0: rank 0 writes and prints
+        return
     if json_out:
         typer.echo(json.dumps(summary, indent=2))
     else:

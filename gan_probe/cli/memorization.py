@@ -36,7 +36,8 @@ def memorization(
                                                              "registry: pixels, inception, dinov2, clip, disc (the checkpoint's "
                                                              "discriminator), or any other registered one (an "
                                                              "unknown name lists them all).")] = "pixels",
-    n: Annotated[int, typer.Option("--n", min=1, help="Samples generated from a checkpoint.")] = 1000,
+    n: Annotated[int, typer.Option("--n", "--num-samples", min=1, help="Samples generated from a checkpoint "
+                                   "(--num-samples: the same, for torchrun, which takes --n for its own).")] = 1000,
     seed: SeedOpt = 0,
     k: Annotated[int, typer.Option("--k", min=1, help="Nearest training images shown per sample.")] = 5,
     image_size: Annotated[int, typer.Option("--image-size", min=0, help="Resolution when GEN is not a "
@@ -66,6 +67,8 @@ def memorization(
     s = run_memorization(gen, train, test, out=out, features=features, n=n, seed=seed, image_size=image_size,
                          batch_size=batch_size, device=device, data_root=data_root, download=download,
                          settings=settings)
+    if s is None:  # torchrun, rank > 0: rank 0 writes and prints
+        return
     if json_out:
         typer.echo(json.dumps(s, indent=2))
         return

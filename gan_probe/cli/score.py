@@ -14,7 +14,8 @@ SOURCE_HELP = ("An image folder (recursive), a .npz of statistics (mu, sigma: py
                "gan-probe stats), a .npz image array (arr_0) or .npy, a .zip / .tar of images, a checkpoint or "
                "RUN_DIR (samples --n images), or a dataset name[:split] (digits, cifar10:test).")
 NumWorkersOpt = Annotated[int, typer.Option("--num-workers", min=0, help="Image-decoding worker processes.")]
-NOpt = Annotated[int, typer.Option("--n", min=2, help="Samples to generate when a source is a checkpoint.")]
+NOpt = Annotated[int, typer.Option("--n", "--num-samples", min=2, help="Samples to generate when a source is a "
+                                   "checkpoint (--num-samples: the same, for torchrun, which takes --n for its own).")]
 SaveStatsOpt = Annotated[Path | None, typer.Option("--save-stats", help="Also write the (first/GEN) source's "
                                                    "statistics to OUT.npz (pytorch-fid's format).")]
 WeightsOpt = Annotated[Path | None, typer.Option(
@@ -154,7 +155,9 @@ def score(
     _emit(run_score(gen, ref, metrics, opts, save_stats=save_stats, out=out), json_out, "Scores")
 
 
-def _emit(result: dict, json_out: bool, title: str) -> None:
+def _emit(result: dict | None, json_out: bool, title: str) -> None:
+    if result is None:  # torchrun, rank > 0: rank 0 prints
+        return
     saved = result.pop("summary_file", None)
     if json_out:
         typer.echo(json.dumps(result, indent=2))

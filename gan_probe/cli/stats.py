@@ -47,6 +47,8 @@ def stats(
     opts = _options(batch_size, device, num_workers, n, seed, dims, inception_weights, download, no_cache,
                     skip_bad, data_root, json_out, protocol=protocol)
     result = compute_statistics(source, out, opts)
+    if result is None:  # torchrun, rank > 0: rank 0 writes and prints
+        return
     if json_out:
         typer.echo(json.dumps(result, indent=2))
         return

@@ -6,6 +6,12 @@ precision/recall, density/coverage) and the bias-free logits (Inception Score).
 Statistics of a source are cached on disk (:mod:`gan_probe.cache`) under a key made of
 its content fingerprint, the extractor, the weights file, ``dims`` and the
 preprocessing; a repeat run against the same real folder extracts only the other side.
+
+Under ``torchrun`` (``dist``, a :class:`gan_probe.distributed.Dist` of several processes) each
+process extracts its contiguous share of the source's images, in whole batches (so every image
+goes through Inception in the batch it has in one process), the float64 moments are merged and
+features / logits gathered in rank order: every process gets the one-process result. Rank 0
+alone reads and writes the cache and tells the others whether it hit.
 """
 
 from __future__ import annotations
@@ -66,11 +72,16 @@ def statistics_cache_key(source: Source, opts: ExtractOptions) -> str:
 
 
 def source_to_features(source: Source, opts: ExtractOptions, get_extractor: Callable, *,
-                       need_features: bool = False, need_logits: bool = False) -> SourceFeatures:
+                       need_features: bool = False, need_logits: bool = False, dist=None) -> SourceFeatures:
     """Statistics (and features / logits if needed) of ``source``, from the cache when possible.
 
     ``get_extractor()`` returns the loaded :class:`InceptionExtractor`; it is only called on a
-    cache miss, so a fully cached run never loads the network."""
+    cache miss, so a fully cached run never loads the network. ``dist``: this process's
+    :class:`gan_probe.distributed.Dist` under torchrun (default: one process); every process
+    returns the same result."""
+    from gan_probe.distributed import Dist, broadcast
+
+    d = dist or Dist()
     if source.kind == "npz":
         if need_features or need_logits:
             raise GanProbeError(f"{source.spec} holds only statistics (mu, sigma): features and logits need "
@@ -84,13 +95,17 @@ def source_to_features(source: Source, opts: ExtractOptions, get_extractor: Call
 
     key = statistics_cache_key(source, opts) if opts.cache else None
     if key is not None:
-        hit = _cached(source, key, need_features, need_logits, opts.cache_root, load_arrays)
+        # rank 0 alone reads the cache; its answer (the entry) is every rank's: no rank can see a
+        # hit that another missed (an entry written meanwhile by another job) and skip the pass
+        hit = _cached(source, key, need_features, need_logits, opts.cache_root, load_arrays) if d.main else None
+        hit = broadcast(hit, d)
         if hit is not None:
+            hit.source = source
             hit.notes[:0] = source.notes
             return hit
-    result = _extract(source, opts, get_extractor(), need_features, need_logits)
+    result = _extract(source, opts, get_extractor(), need_features, need_logits, d)
     result.notes[:0] = source.notes
-    if key is not None:
+    if key is not None and d.main:
         save_arrays(STATS_KIND, key, {"mu": result.mu, "sigma": result.sigma, "n": np.array(result.n)},
                     opts.cache_root)
         if result.features is not None:
@@ -116,7 +131,40 @@ def _cached(source: Source, key: str, need_features: bool, need_logits: bool, ro
 
 
 def _extract(source: Source, opts: ExtractOptions, extractor, need_features: bool,
-             need_logits: bool) -> SourceFeatures:
+             need_logits: bool, d) -> SourceFeatures:
+    from gan_probe.distributed import gather_objects, gather_rows, on_every_rank, shard
+    from gan_probe.metrics.fid import StatisticsAccumulator
+
+    rows = shard(source.n, d, block=opts.batch_size)
+    acc, feats, logits = on_every_rank(lambda: _extract_rows(source, rows, opts, extractor, need_features,
+                                                             need_logits, d), d)
+    if d.world > 1:  # merge the moments, gather rows and skipped images, in rank order
+        shares = gather_objects((acc.n, acc.mean, acc.m2, list(source.skipped)), d)
+        acc = StatisticsAccumulator()
+        source.skipped[:] = []
+        for n, mean, m2, skipped in shares:
+            part = StatisticsAccumulator()
+            part.n, part.mean, part.m2 = n, mean, m2
+            acc.merge(part)
+            source.skipped.extend(skipped)
+        feats = gather_rows(feats, d) if need_features else None
+        logits = gather_rows(logits, d) if need_logits else None
+    feats = feats if need_features else None
+    logits = logits if need_logits else None
+    done = acc.n
+    if done == 0:
+        raise GanProbeError(f"no readable images in {source.spec}")
+    notes = []
+    if source.skipped:
+        notes.append(f"skipped {len(source.skipped)} unreadable image(s) in {source.spec}: "
+                     + "; ".join(source.skipped[:3]) + (" ..." if len(source.skipped) > 3 else ""))
+    mu, sigma = acc.statistics()
+    return SourceFeatures(source, mu, sigma, done, feats, logits, notes=notes)
+
+
+def _extract_rows(source: Source, rows: range, opts: ExtractOptions, extractor, need_features: bool,
+                  need_logits: bool, d):
+    """This process's share: (its statistics accumulator, its features, its logits) of images ``rows``."""
     from gan_probe.features.resize import get_protocol
     from gan_probe.metrics.fid import StatisticsAccumulator
 
@@ -125,10 +173,10 @@ def _extract(source: Source, opts: ExtractOptions, extractor, need_features: boo
 
     acc = StatisticsAccumulator()
     feats, logits = [], []
-    done = 0
-    show = opts.progress and sys.stderr.isatty()
-    with progress_bar(source.n, f"Inception: {source.spec}", show) as advance:
-        for batch in source.batches(opts.batch_size, opts.num_workers, opts.device):
+    show = opts.progress and d.main and sys.stderr.isatty()
+    label = f"Inception: {source.spec}" + (f" (rank 0 of {d.world})" if d.world > 1 else "")
+    with progress_bar(len(rows), label, show) as advance:
+        for batch in source.batches(opts.batch_size, opts.num_workers, opts.device, rows=rows):
             if on_device:  # resize where the network runs (uint8 travels: 4x less to copy)
                 batch = [im.to(opts.device) for im in batch] if isinstance(batch, list) else batch.to(opts.device)
             x = protocol.to_input(batch)
@@ -139,17 +187,9 @@ def _extract(source: Source, opts: ExtractOptions, extractor, need_features: boo
                 feats.append(f.astype(np.float32, copy=False))
             if need_logits:
                 logits.append(out.logits.numpy().astype(np.float32))
-            done += len(f)
             advance(len(f))
             del x, out
-    if done == 0:
-        raise GanProbeError(f"no readable images in {source.spec}")
-    notes = []
-    if source.skipped:
-        notes.append(f"skipped {len(source.skipped)} unreadable image(s) in {source.spec}: "
-                     + "; ".join(source.skipped[:3]) + (" ..." if len(source.skipped) > 3 else ""))
-    mu, sigma = acc.statistics()
-    return SourceFeatures(source, mu, sigma, done,
-                          np.concatenate(feats) if need_features else None,
-                          np.concatenate(logits) if need_logits else None, notes=notes)
+    dims = opts.dims
+    return (acc, np.concatenate(feats) if feats else np.zeros((0, dims), np.float32),
+            np.concatenate(logits) if logits else np.zeros((0, 1008), np.float32))
 

@@ -55,11 +55,15 @@ class StatisticsAccumulator:
             return
         mb = x.mean(0)
         d = x - mb
-        self.merge(len(x), mb, d.T @ d)
+        self.add_moments(len(x), mb, d.T @ d)
 
-    def merge(self, nb: int, mb, m2b) -> None:
+    def merge(self, other: "StatisticsAccumulator") -> None:
+        """Add the rows another accumulator saw (another process's share), as if fed after ours."""
+        self.add_moments(*other.moments())
+
+    def add_moments(self, nb: int, mb, m2b) -> None:
         """Add the moments of another part (its count, mean and sum of outer products of deviations,
-        float64), e.g. another process's accumulator; a part of 0 rows adds nothing."""
+        float64), e.g. another process's gathered moments; a part of 0 rows adds nothing."""
         if nb == 0:
             return
         if self.n == 0:
@@ -74,7 +78,7 @@ class StatisticsAccumulator:
         self.n = n
 
     def moments(self) -> tuple[int, np.ndarray | None, np.ndarray | None]:
-        """(n, mean, m2) as float64 numpy arrays (None before any row): what :meth:`merge` takes."""
+        """(n, mean, m2) as float64 numpy arrays (None before any row): what :meth:`add_moments` takes."""
         def numpy(a):
             return a.cpu().numpy() if type(a).__module__.startswith("torch") else a
 

@@ -124,6 +124,10 @@ def compute_scores(gen: str | os.PathLike, ref: str | os.PathLike | None, metric
                                            opts)
     else:
         results, protocol = _encode_sides([s for s, _ in sides], opts)
+    from gan_probe.distributed import is_main_process
+
+    if not is_main_process():  # torchrun: the other ranks shared the feature passes; rank 0 scores
+        return None
     return scores_from_sides(results[0], results[1] if ref_src else None, metrics, opts, protocol,
                              save_stats=save_stats)
 
@@ -286,12 +290,16 @@ def _npz_side(source):
 
 
 def _extract_sides(sides, opts: ScoreOptions):
-    from gan_probe.device import resolve_device
+    from gan_probe.distributed import init_distributed, on_every_rank
     from gan_probe.features.inception import InceptionExtractor, find_inception_weights
     from gan_probe.metrics.extract import ExtractOptions, source_to_features
 
-    device = resolve_device(opts.device)
-    weights = find_inception_weights(opts.weights, download=opts.download, progress=opts.progress)
+    d = init_distributed(opts.device)  # under torchrun: this process's device, the group joined
+    device = d.device
+    # rank 0 finds (or downloads) the weights first; then the others find them (an error on any: on all)
+    weights = on_every_rank(lambda: find_inception_weights(opts.weights, download=opts.download,
+                                                           progress=opts.progress) if d.main else None, d)
+    weights = on_every_rank(lambda: weights or find_inception_weights(opts.weights), d)
     eopts = ExtractOptions(weights=weights, dims=opts.dims, device=str(device), batch_size=opts.batch_size,
                            num_workers=opts.num_workers, cache=opts.cache, progress=opts.progress,
                            protocol=opts.protocol)
@@ -306,7 +314,8 @@ def _extract_sides(sides, opts: ScoreOptions):
         if s.kind == "npz" and not (f or lg) and len(_npz_side(s).mu) != opts.dims:
             raise GanProbeError(f"dims is {opts.dims} but {s.spec} holds {len(_npz_side(s).mu)}-d statistics",
                                 param="dims")
-    results = [source_to_features(s, eopts, get_extractor, need_features=f, need_logits=lg) for s, f, lg in sides]
+    results = [source_to_features(s, eopts, get_extractor, need_features=f, need_logits=lg, dist=d)
+               for s, f, lg in sides]
     return results, inception_protocol(weights, opts, device)
 
 
@@ -318,14 +327,14 @@ def inception_protocol(weights, opts: ScoreOptions, device) -> dict:
     reference = is_reference_weights(weights)
     resize = get_protocol(opts.protocol)
     return {"space": "inception",
-                "extractor": EXTRACTOR if reference else f"{EXTRACTOR} [NON-REFERENCE WEIGHTS]",
-                "weights": str(weights), "weights_sha256": weights_sha256(weights), "reference_weights": reference,
-                "dims": opts.dims, "resize_protocol": resize.name,
-                "resize": (f"bilinear to 299x299, align_corners=False, no antialias (pytorch-fid)"
-                           if resize.name == "pytorch-fid" else resize.description),
-                "preprocessing": resize.description, "same_numbers_as": resize.peer,
-                "input": "uint8 RGB (grayscale/RGBA/palette converted; generated samples rounded to uint8)",
-                "device": str(device)}
+            "extractor": EXTRACTOR if reference else f"{EXTRACTOR} [NON-REFERENCE WEIGHTS]",
+            "weights": str(weights), "weights_sha256": weights_sha256(weights), "reference_weights": reference,
+            "dims": opts.dims, "resize_protocol": resize.name,
+            "resize": (f"bilinear to 299x299, align_corners=False, no antialias (pytorch-fid)"
+                       if resize.name == "pytorch-fid" else resize.description),
+            "preprocessing": resize.description, "same_numbers_as": resize.peer,
+            "input": "uint8 RGB (grayscale/RGBA/palette converted; generated samples rounded to uint8)",
+            "device": str(device)}
 
 
 def _side_tags(r, protocol: dict) -> dict:
@@ -369,6 +378,10 @@ def compute_statistics(source: str | os.PathLike, out: str | os.PathLike,
         raise GanProbeError(f"{src.spec} already holds statistics; give images (a folder, array, archive, "
                             f"checkpoint or dataset)")
     (res,), protocol = _extract_sides([(src, False, False)], opts)
+    from gan_probe.distributed import is_main_process
+
+    if not is_main_process():  # torchrun: rank 0 alone writes
+        return None
     tags = _side_tags(res, protocol)
     path = save_statistics(out, res.mu, res.sigma, tags=tags)
     warnings = list(res.notes)
@@ -381,18 +394,19 @@ def compute_statistics(source: str | os.PathLike, out: str | os.PathLike,
 def _encode_sides(sources, opts: ScoreOptions):
     """Every side's features in an encoder's space (``opts.features``), through the encoders' content-keyed
     cache; statistics (for FD) computed from them."""
-    from gan_probe.device import resolve_device
+    from gan_probe.distributed import init_distributed, on_every_rank
     from gan_probe.encoders import get_encoder
     from gan_probe.encoders.extract import encode_source
     from gan_probe.metrics.extract import SourceFeatures
     from gan_probe.metrics.fid import features_to_statistics
 
-    device = resolve_device(opts.device)
-    encoder = get_encoder(opts.features, weights=opts.encoder_weights, device=device)
+    d = init_distributed(opts.device)  # under torchrun: this process's device, the group joined
+    device = d.device
+    encoder = on_every_rank(lambda: get_encoder(opts.features, weights=opts.encoder_weights, device=device), d)
     results = []
     for s in sources:
         e = encode_source(s, encoder, batch_size=opts.batch_size, num_workers=opts.num_workers, cache=opts.cache,
-                          progress=opts.progress)
+                          progress=opts.progress, dist=d)
         mu, sigma = features_to_statistics(e.features)
         results.append(SourceFeatures(s, mu, sigma, e.n, e.features, None, e.from_cache, list(e.notes)))
     if results:
@@ -442,9 +456,13 @@ def run_score(gen: str | os.PathLike, ref: str | os.PathLike | None, metrics: st
     opts = options or ScoreOptions()
     if command == "fid":
         scores = compute_fid(gen, ref, opts, save_stats=save_stats)
+        if scores is None:  # torchrun, rank > 0: rank 0 writes and prints
+            return None
         positional, named = (gen, ref), {}
     elif command == "score":
         scores = compute_scores(gen, ref, metrics, opts, save_stats=save_stats)
+        if scores is None:  # torchrun, rank > 0: rank 0 writes and prints
+            return None
         positional, named = (gen,), {"ref": ref, "metrics": scores["metrics"]}
         out = out if out is not None else default_out_dir(gen)
     else:

@@ -286,5 +286,5 @@ class Scorer:
         blocks = self._gather(block, d).reshape(d.world, dims + 2, dims)
         merged = StatisticsAccumulator()
         for b in blocks:
-            merged.merge(int(b[0, 0]), b[1], b[2:])
+            merged.add_moments(int(b[0, 0]), b[1], b[2:])
         return merged.statistics()

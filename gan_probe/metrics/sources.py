@@ -66,18 +66,23 @@ class Source:
         return f"{self.spec} ({self.n} images)"
 
     def batches(self, batch_size: int = 50, num_workers: int = 0,
-                device: str = "cpu") -> Iterator:
-        """uint8 RGB batches: B x 3 x H x W tensors, or lists of 3 x H x W tensors of mixed sizes."""
+                device: str = "cpu", rows: range | None = None) -> Iterator:
+        """uint8 RGB batches: B x 3 x H x W tensors, or lists of 3 x H x W tensors of mixed sizes.
+
+        ``rows``: only images ``rows`` (one process's share, :func:`gan_probe.distributed.shard`:
+        files, archive members, array rows, dataset indices or generated samples, in order);
+        default all."""
+        rows = range(self.n or 0) if rows is None else rows
         if self.kind == "folder":
-            yield from _folder_batches(self, batch_size, num_workers)
+            yield from _folder_batches(self, batch_size, num_workers, rows)
         elif self.kind == "archive":
-            yield from _archive_batches(self, batch_size, num_workers)
+            yield from _archive_batches(self, batch_size, num_workers, rows)
         elif self.kind == "array":
-            yield from _array_batches(self, batch_size)
+            yield from _array_batches(self, batch_size, rows)
         elif self.kind == "checkpoint":
-            yield from _checkpoint_batches(self, batch_size, device)
+            yield from _checkpoint_batches(self, batch_size, device, rows)
         elif self.kind == "dataset":
-            yield from _dataset_batches(self, batch_size, num_workers)
+            yield from _dataset_batches(self, batch_size, num_workers, rows)
         else:
             raise GanProbeError(f"{self.spec} holds statistics, not images")
 
@@ -210,8 +215,9 @@ def _collate_items(items):
     return items
 
 
-def _folder_batches(src: Source, batch_size: int, num_workers: int) -> Iterator:
-    yield from _decoded_batches(src, _DecodeFolder(src.files), [str(f) for f in src.files], batch_size, num_workers)
+def _folder_batches(src: Source, batch_size: int, num_workers: int, rows: range) -> Iterator:
+    files = src.files[rows.start:rows.stop]
+    yield from _decoded_batches(src, _DecodeFolder(files), [str(f) for f in files], batch_size, num_workers)
 
 
 def _decoded_batches(src: Source, dataset, names: list[str], batch_size: int, num_workers: int) -> Iterator:
@@ -220,6 +226,9 @@ def _decoded_batches(src: Source, dataset, names: list[str], batch_size: int, nu
     import torch
     from torch.utils.data import DataLoader
 
+    if len(dataset) == 0:  # an empty share (more processes than batches)
+        src.skipped.clear()
+        return
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
                         collate_fn=_collate_items, persistent_workers=False,
                         prefetch_factor=4 if num_workers > 0 else None)
@@ -344,9 +353,10 @@ class _DecodeArchive:
         return i, decode_rgb(data, name)
 
 
-def _archive_batches(src: Source, batch_size: int, num_workers: int) -> Iterator:
-    names = [f"{src.path}:{m}" for m in src.members]
-    yield from _decoded_batches(src, _DecodeArchive(src.path, src.members), names, batch_size, num_workers)
+def _archive_batches(src: Source, batch_size: int, num_workers: int, rows: range) -> Iterator:
+    members = src.members[rows.start:rows.stop]
+    names = [f"{src.path}:{m}" for m in members]
+    yield from _decoded_batches(src, _DecodeArchive(src.path, members), names, batch_size, num_workers)
 
 
 # ---- .npz: statistics or an image array, told apart by the keys; .npy: an image array ----
@@ -411,8 +421,8 @@ def _array_source(text: str, p: Path, key: str | None) -> Source:
     return Source(text, "array", int(shape[0]), fp, path=p, array=ArrayFile(p, key, tuple(int(d) for d in shape)))
 
 
-def _array_batches(src: Source, batch_size: int) -> Iterator:
-    """Consecutive slices of the array, read from the file one batch at a time."""
+def _array_batches(src: Source, batch_size: int, rows: range) -> Iterator:
+    """Consecutive slices of the array (images ``rows``), read from the file one batch at a time."""
     import contextlib
     import zipfile
 
@@ -427,8 +437,10 @@ def _array_batches(src: Source, batch_size: int) -> Iterator:
         else:
             f = stack.enter_context(stack.enter_context(zipfile.ZipFile(a.path)).open(a.key + ".npy"))
         _read_header(f)
-        for start in range(0, a.shape[0], batch_size):
-            count = min(batch_size, a.shape[0] - start)
+        if rows.start:
+            f.seek(f.tell() + rows.start * per_image)  # a zip member seeks forward by reading
+        for start in range(rows.start, rows.stop, batch_size):
+            count = min(batch_size, rows.stop - start)
             raw = f.read(count * per_image)
             if len(raw) != count * per_image:
                 raise GanProbeError(f"{a.path} is truncated: its array should hold {a.shape[0]} images")
@@ -441,14 +453,14 @@ def _array_batches(src: Source, batch_size: int) -> Iterator:
 
 # ---- checkpoints: seeded samples, batch by batch ----
 
-def _checkpoint_batches(src: Source, batch_size: int, device: str) -> Iterator:
+def _checkpoint_batches(src: Source, batch_size: int, device: str, rows: range) -> Iterator:
     import torch
 
     from gan_probe.checkpoint import load_generator
     from gan_probe.sampling import generate
 
     g, config = load_generator(src.path, device)
-    for batch in generate(g, config, src.n, src.seed, batch_size, device):
+    for batch in generate(g, config, rows.stop, src.seed, batch_size, device, start=rows.start):
         yield _float_to_uint8_rgb(batch, torch)
 
 
@@ -462,13 +474,17 @@ def _float_to_uint8_rgb(batch, torch):
 
 # ---- datasets by name ----
 
-def _dataset_batches(src: Source, batch_size: int, num_workers: int) -> Iterator:
+def _dataset_batches(src: Source, batch_size: int, num_workers: int, rows: range) -> Iterator:
     import torch
-    from torch.utils.data import DataLoader
+    from torch.utils.data import DataLoader, Subset
 
     from gan_probe.data import load_dataset
 
     ds = load_dataset(src.spec, root=src.data_root, download=src.download)
+    if rows != range(len(ds)):
+        ds = Subset(ds, list(rows))
+    if len(ds) == 0:
+        return
     loader = DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=num_workers)
     for images, _ in loader:
         yield _float_to_uint8_rgb(images, torch)
