@@ -168,7 +168,6 @@ def any_across(flag: bool, d: Dist) -> bool:
 
 def broadcast(obj, d: Dist):
     """Rank 0's ``obj`` (any picklable object) on every rank."""
-    import torch
     import torch.distributed as dist
 
     if d.world == 1:
@@ -180,7 +179,6 @@ def broadcast(obj, d: Dist):
 
 def barrier(d: Dist) -> None:
     """Wait until every rank gets here (no-op for one process)."""
-    import torch
     import torch.distributed as dist
 
     if d.world > 1:

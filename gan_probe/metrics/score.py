@@ -20,7 +20,6 @@ from typing import Iterable
 
 from gan_probe.errors import GanProbeError
 from gan_probe.io import check_writable
-import numpy as np
 
 from gan_probe.metrics.registry import (MetricContext, compute_metrics, default_metrics, get_metric, metric_names,
                                         side_needs)
@@ -330,7 +329,7 @@ def inception_protocol(weights, opts: ScoreOptions, device) -> dict:
             "extractor": EXTRACTOR if reference else f"{EXTRACTOR} [NON-REFERENCE WEIGHTS]",
             "weights": str(weights), "weights_sha256": weights_sha256(weights), "reference_weights": reference,
             "dims": opts.dims, "resize_protocol": resize.name,
-            "resize": (f"bilinear to 299x299, align_corners=False, no antialias (pytorch-fid)"
+            "resize": ("bilinear to 299x299, align_corners=False, no antialias (pytorch-fid)"
                        if resize.name == "pytorch-fid" else resize.description),
             "preprocessing": resize.description, "same_numbers_as": resize.peer,
             "input": "uint8 RGB (grayscale/RGBA/palette converted; generated samples rounded to uint8)",
