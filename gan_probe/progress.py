@@ -1,19 +1,57 @@
-"""Progress bars: one for every long loop (transient, on stderr: stdout stays clean for --json),
-and training's, which keeps the last diagnostics on screen."""
+"""Progress bars: one for every long loop (on stderr: stdout stays clean for --json), and training's,
+which keeps the last diagnostics on screen.
+
+On a terminal :func:`progress_bar` draws a transient rich bar. Anywhere else (a pipe, a log file, the
+subprocesses of ``gan-probe report --run-missing``) a bar cannot redraw, so it prints a plain line every
+``LINE_EVERY_S`` seconds instead (``Inception: digits:train  400/1347 (30%), 0:21 elapsed, about 0:50
+left``) and one when the loop ends, if it printed any: a short loop prints nothing."""
 
 from __future__ import annotations
 
 import contextlib
-from typing import Callable, Iterator
+import sys
+import time
+from typing import Callable, Iterator, TextIO
+
+LINE_EVERY_S = 10.0  # seconds between two progress lines when stderr is not a terminal
+
+
+def clock(seconds: float) -> str:
+    """``seconds`` as ``M:SS`` (``H:MM:SS`` from an hour)."""
+    s = max(0, round(seconds))
+    h, rest = divmod(s, 3600)
+    return f"{h}:{rest // 60:02d}:{rest % 60:02d}" if h else f"{rest // 60}:{rest % 60:02d}"
+
+
+def progress_line(description: str, done: int, total: int | None, elapsed: float, unit: str = "items") -> str:
+    """One line of progress: done / total (percent), elapsed time, and the time left at the rate so far."""
+    if unit == "bytes":
+        count = f"{done / 1e6:.1f}/{total / 1e6:.1f} MB" if total else f"{done / 1e6:.1f} MB"
+    else:
+        count = f"{done}/{total}" if total else f"{done}"
+    line = f"{description}  {count}"
+    if total:
+        line += f" ({100 * done / total:.0f}%)"
+    line += f", {clock(elapsed)} elapsed"
+    if total and 0 < done < total and elapsed > 0:
+        line += f", about {clock(elapsed * (total - done) / done)} left"
+    return line
 
 
 @contextlib.contextmanager
-def progress_bar(total: int | None, description: str, show: bool = True, *,
-                 unit: str = "items") -> Iterator[Callable[[int], None]]:
+def progress_bar(total: int | None, description: str, show: bool = True, *, unit: str = "items",
+                 every: float | None = None, stream: TextIO | None = None) -> Iterator[Callable[[int], None]]:
     """Yield ``advance(n)``. ``unit``: ``"items"`` (done / total, time left) or ``"bytes"``
-    (size and transfer speed); ``show=False`` yields a no-op and draws nothing."""
+    (size and transfer speed); ``show=False`` yields a no-op and draws nothing. ``stream``: where to
+    write (default stderr); when it is not a terminal, a line every ``every`` seconds (default
+    ``LINE_EVERY_S``) replaces the bar."""
     if not show:
         yield lambda n: None
+        return
+    stream = stream if stream is not None else sys.stderr
+    if not (hasattr(stream, "isatty") and stream.isatty()):
+        with _line_progress(total, description, unit, LINE_EVERY_S if every is None else every, stream) as advance:
+            yield advance
         return
     from rich.console import Console
     from rich.progress import (BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn,
@@ -22,9 +60,32 @@ def progress_bar(total: int | None, description: str, show: bool = True, *,
     columns = ((DownloadColumn(), TransferSpeedColumn()) if unit == "bytes"
                else (MofNCompleteColumn(), TimeRemainingColumn()))
     with Progress(TextColumn("{task.description}"), BarColumn(), *columns, transient=True,
-                  console=Console(stderr=True)) as bar:
+                  console=Console(file=stream)) as bar:
         task = bar.add_task(description, total=total or None)
         yield lambda n: bar.advance(task, n)
+
+
+@contextlib.contextmanager
+def _line_progress(total: int | None, description: str, unit: str, every: float,
+                   stream: TextIO) -> Iterator[Callable[[int], None]]:
+    start = time.monotonic()
+    state = {"done": 0, "last": start, "printed": False}
+
+    def write() -> None:
+        stream.write(progress_line(description, state["done"], total, time.monotonic() - start, unit) + "\n")
+        stream.flush()
+        state["printed"] = True
+
+    def advance(n: int) -> None:
+        state["done"] += n
+        now = time.monotonic()
+        if now - state["last"] >= every and not (total and state["done"] >= total):
+            state["last"] = now
+            write()
+
+    yield advance
+    if state["printed"]:
+        write()
 
 
 class TrainingBar:

@@ -98,8 +98,8 @@ def choose_geometry(gen: str, train: str, image_size: int) -> Geometry:
 
 
 def _dataset_batches(spec_text: str, geo: Geometry, batch_size: int, data_root, download: bool,
-                     role: str) -> Iterator[tuple[torch.Tensor, list[str], set]]:
-    """Yield ([-1,1] batch, names, native sizes seen) for a dataset or an image folder."""
+                     role: str) -> Iterator[tuple[torch.Tensor, list[str], set, int]]:
+    """Yield ([-1,1] batch, names, native sizes seen, images in all) for a dataset or an image folder."""
     from gan_probe.data import (TensorImageDataset, image_transform, list_images, load_dataset, open_image,
                                 parse_dataset)
 
@@ -113,43 +113,53 @@ def _dataset_batches(spec_text: str, geo: Geometry, batch_size: int, data_root, 
             chunk = files[s:s + batch_size]
             ims = [open_image(f) for f in chunk]
             yield (torch.stack([tf(im) for im in ims]), [str(f.relative_to(spec.path)) for f in chunk],
-                   {im.size for im in ims})
+                   {im.size for im in ims}, len(files))
         return
     ds = load_dataset(spec, geo.image_size, geo.channels, data_root, download)
     if isinstance(ds, TensorImageDataset):
         for s in range(0, len(ds), batch_size):
             x = ds.images[s:s + batch_size]
-            yield x, [f"{spec}#{i}" for i in range(s, s + len(x))], set()
+            yield x, [f"{spec}#{i}" for i in range(s, s + len(x))], set(), len(ds)
         return
     loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=0)
     start = 0
     for x, _ in loader:
-        yield x, [f"{spec}#{i}" for i in range(start, start + len(x))], set()
+        yield x, [f"{spec}#{i}" for i in range(start, start + len(x))], set(), len(ds)
         start += len(x)
 
 
 def _generated_batches(checkpoint: str, n: int, seed: int, batch_size: int,
-                       device) -> Iterator[tuple[torch.Tensor, list[str], set]]:
+                       device) -> Iterator[tuple[torch.Tensor, list[str], set, int]]:
     from gan_probe.checkpoint import load_generator
     from gan_probe.sampling import generate
 
     g, config = load_generator(checkpoint, device)
     start = 0
     for x in generate(g, config, n, seed, batch_size, device):
-        yield x, [f"seed {seed} #{i}" for i in range(start, start + len(x))], set()
+        yield x, [f"seed {seed} #{i}" for i in range(start, start + len(x))], set(), n
         start += len(x)
 
 
-def collect(role: str, source: str, kind: str, batches, space) -> ImageSet:
-    """Run the feature space over every batch; keep uint8 images for the figures."""
+def collect(role: str, source: str, kind: str, batches, space, progress: bool = False) -> ImageSet:
+    """Run the feature space over every batch; keep uint8 images for the figures. ``progress``: a bar
+    (or lines) with the time left on stderr."""
+    import contextlib
+
+    from gan_probe.progress import progress_bar
     from gan_probe.sampling import to_uint8
 
     ims, feats, names, sizes = [], [], [], set()
-    for x, nm, sz in batches:
-        feats.append(space(x).numpy())
-        ims.append(to_uint8(x))
-        names += nm
-        sizes |= sz
+    with contextlib.ExitStack() as stack:
+        advance = None
+        for x, nm, sz, total in batches:
+            if advance is None:  # the total is known once the source is open
+                advance = stack.enter_context(progress_bar(total, f"{space.name} features: {role} {source}",
+                                                           progress))
+            feats.append(space(x).numpy())
+            ims.append(to_uint8(x))
+            names += nm
+            sizes |= sz
+            advance(len(x))
     if not feats:
         raise GanProbeError(f"{role} ({source}) holds no images")
     images = np.concatenate(ims)
@@ -165,8 +175,8 @@ def collect(role: str, source: str, kind: str, batches, space) -> ImageSet:
 def compute_memorization(gen: str, train: str, test: str | None = None, *, features: str = "pixels",
                          n: int = 1000, seed: int = 0, image_size: int = 0, batch_size: int = 256,
                          device: str | torch.device = "cpu", data_root=None, download: bool = False,
-                         settings: MemorizationSettings = MemorizationSettings()) -> dict:
-    """Load GEN / TRAIN / TEST, extract features, compute every statistic.
+                         settings: MemorizationSettings = MemorizationSettings(), progress: bool = False) -> dict:
+    """Load GEN / TRAIN / TEST, extract features, compute every statistic (``progress``: on stderr).
 
     Returns ``{"summary", "per_sample", "sets"}`` (``sets``: role -> :class:`ImageSet`).
     """
@@ -184,12 +194,13 @@ def compute_memorization(gen: str, train: str, test: str | None = None, *, featu
         gen_batches = _generated_batches(str(gen), n, seed, batch_size, dev)
     else:
         gen_batches = _dataset_batches(str(gen), geo, batch_size, data_root, download, "GEN")
-    sets = {"gen": collect("GEN", str(gen), kind, gen_batches, space),
+    sets = {"gen": collect("GEN", str(gen), kind, gen_batches, space, progress),
             "train": collect("TRAIN", train, "dataset", _dataset_batches(train, geo, batch_size, data_root,
-                                                                          download, "TRAIN"), space)}
+                                                                          download, "TRAIN"), space, progress)}
     if test:
         sets["test"] = collect("TEST", test, "dataset",
-                               _dataset_batches(test, geo, batch_size, data_root, download, "TEST"), space)
+                               _dataset_batches(test, geo, batch_size, data_root, download, "TEST"), space,
+                               progress)
     run_settings = MemorizationSettings(**(settings.to_dict() | {"device": str(dev)}))
     res = features_to_memorization(sets["gen"].features, sets["train"].features,
                                    sets["test"].features if test else None, run_settings)

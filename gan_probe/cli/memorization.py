@@ -65,7 +65,7 @@ def memorization(
                                     ct_cells=ct_cells, seed=seed)
     s = run_memorization(gen, train, test, out=out, features=features, n=n, seed=seed, image_size=image_size,
                          batch_size=batch_size, device=device, data_root=data_root, download=download,
-                         settings=settings)
+                         settings=settings, progress=not json_out)
     if json_out:
         typer.echo(json.dumps(s, indent=2))
         return

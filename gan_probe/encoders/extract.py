@@ -9,7 +9,6 @@ the weights or the preprocessing misses.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,7 +56,7 @@ def encode_source(source, encoder: Encoder, *, batch_size: int = 32, num_workers
         if hit is not None and "features" in hit and hit["features"].ndim == 2 and hit["features"].shape[1] == encoder.dim:
             return EncodedSource(source, hit["features"], encoder.provenance(), from_cache=True)
     feats, done = [], 0
-    show = progress and sys.stderr.isatty()
+    show = progress  # a bar on a terminal, else a line every few seconds (gan_probe.progress)
     with progress_bar(source.n, f"{encoder.name}: {source.spec}", show) as advance:
         for batch in source.batches(batch_size, num_workers, str(encoder.device)):
             f = encoder(batch).numpy().astype(np.float32, copy=False)

@@ -10,7 +10,6 @@ preprocessing; a repeat run against the same real folder extracts only the other
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -126,7 +125,7 @@ def _extract(source: Source, opts: ExtractOptions, extractor, need_features: boo
     acc = StatisticsAccumulator()
     feats, logits = [], []
     done = 0
-    show = opts.progress and sys.stderr.isatty()
+    show = opts.progress  # a bar on a terminal, else a line every few seconds (gan_probe.progress)
     with progress_bar(source.n, f"Inception: {source.spec}", show) as advance:
         for batch in source.batches(opts.batch_size, opts.num_workers, opts.device):
             if on_device:  # resize where the network runs (uint8 travels: 4x less to copy)
