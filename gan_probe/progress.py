@@ -91,29 +91,62 @@ def _line_progress(total: int | None, description: str, unit: str, every: float,
 class TrainingBar:
     """Training's bar: steps done / total, time left and the DCGAN diagnostics of the last logged
     step. Unlike :func:`progress_bar` it stays on screen when done (the last losses are worth
-    keeping); on stderr as well. ``show=False``: draws nothing and costs nothing."""
+    keeping); on stderr as well. ``show=False``: draws nothing and costs nothing. When ``stream``
+    (default stderr) is not a terminal: a line every ``every`` seconds (default ``LINE_EVERY_S``) and
+    one at the end, the time left measured over this session's steps (a resumed run's earlier
+    steps took no time here)."""
 
-    def __init__(self, total: int, done: int, show: bool = True):
+    def __init__(self, total: int, done: int, show: bool = True, *, every: float | None = None,
+                 stream: TextIO | None = None):
         self._bar = None
+        self._lines = None
         if not show:
+            return
+        stream = stream if stream is not None else sys.stderr
+        if not (hasattr(stream, "isatty") and stream.isatty()):
+            now = time.monotonic()
+            self._lines = {"stream": stream, "every": LINE_EVERY_S if every is None else every, "total": total,
+                           "start": now, "first": done, "last": now, "step": done, "info": ""}
             return
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
         self._bar = Progress(TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                             TextColumn("{task.fields[info]}"), transient=False, console=Console(stderr=True))
+                             TextColumn("{task.fields[info]}"), transient=False, console=Console(file=stream))
         self._task = self._bar.add_task("train", total=total, completed=done, info="")
         self._bar.start()
 
     def update(self, step: int, s: dict) -> None:
         """``s``: a log.jsonl record (epoch, loss_d, loss_g, d_x, d_g_z1, d_g_z2, img_per_s)."""
-        if self._bar is None:
+        if self._bar is None and self._lines is None:
             return
         info = (f"ep {s['epoch']:.2f} D {s['loss_d']:.3f} G {s['loss_g']:.3f} "
                 f"D(x) {s['d_x']:.2f} D(G(z)) {s['d_g_z1']:.2f}/{s['d_g_z2']:.2f} {s['img_per_s']:.0f} img/s")
-        self._bar.update(self._task, completed=step, info=info)
+        if self._bar is not None:
+            self._bar.update(self._task, completed=step, info=info)
+            return
+        st = self._lines
+        st["step"], st["info"] = step, info
+        now = time.monotonic()
+        if now - st["last"] >= st["every"] and step < st["total"]:
+            st["last"] = now
+            self._write_line(now)
+
+    def _write_line(self, now: float) -> None:
+        st = self._lines
+        elapsed = now - st["start"]
+        done, left = st["step"] - st["first"], st["total"] - st["step"]
+        line = f"train  {st['step']}/{st['total']} ({100 * st['step'] / max(1, st['total']):.0f}%), " \
+               f"{clock(elapsed)} elapsed"
+        if done > 0 and left > 0:
+            line += f", about {clock(elapsed * left / done)} left"
+        st["stream"].write(line + (f"  {st['info']}" if st["info"] else "") + "\n")
+        st["stream"].flush()
 
     def close(self) -> None:
         if self._bar is not None:
             self._bar.stop()
             self._bar = None
+        if self._lines is not None:
+            self._write_line(time.monotonic())
+            self._lines = None

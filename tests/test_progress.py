@@ -60,3 +60,22 @@ def test_memorization_prints_feature_progress_when_not_on_a_terminal(tiny_checkp
     assert code == 0, err
     assert "pixels features: GEN" in err and "16/40 (40%)" in err
     assert "pixels features: TRAIN digits:train  16/1347" in err
+
+
+def test_training_lines_when_not_a_terminal_count_only_this_sessions_steps():
+    from gan_probe.progress import TrainingBar
+
+    out = io.StringIO()
+    rec = {"epoch": 1.0, "loss_d": 0.5, "loss_g": 2.0, "d_x": 0.8, "d_g_z1": 0.2, "d_g_z2": 0.1, "img_per_s": 300}
+    bar = TrainingBar(100, 50, every=0.0, stream=out)  # resumed at step 50
+    for step in (60, 70):
+        bar.update(step, rec)
+    bar.close()
+    lines = out.getvalue().splitlines()
+    assert [ln.split(",")[0] for ln in lines] == ["train  60/100 (60%)", "train  70/100 (70%)", "train  70/100 (70%)"]
+    assert "left" in lines[0] and "D(x) 0.80" in lines[0] and "300 img/s" in lines[-1]
+    quiet = io.StringIO()
+    off = TrainingBar(100, 0, show=False, stream=quiet)
+    off.update(10, rec)
+    off.close()
+    assert quiet.getvalue() == ""
