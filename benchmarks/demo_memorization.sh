@@ -6,8 +6,8 @@
 #
 # RUN_DIR: the demo's run (`make demo` -> runs/demo; or `gan-probe train --dataset digits --epochs 40
 # --batch-size 32 --ngf 32 --ndf 32 --seed 0 --out RUN_DIR`). Writes into WORK_DIR (default /tmp/demo-ct) and
-# prints one line per measurement. PYTHON=... picks the interpreter. Continues a copy of the run to 80 epochs
-# (as long as the demo's own training again); SKIP_LONGER=1 leaves that out.
+# prints one line per measurement. PYTHON=... picks the interpreter. Continues a copy of the run to 80 and then
+# 160 epochs (3x the demo's own training time); SKIP_LONGER=1 leaves that out.
 set -euo pipefail
 RUN_DIR=${1:?usage: $0 RUN_DIR [WORK_DIR]}
 WORK=${2:-/tmp/demo-ct}
@@ -50,8 +50,11 @@ ct grey-matched "$WORK/gen_matched" --image-size 32
 if [ -z "${SKIP_LONGER:-}" ]; then
   rm -rf "$WORK/longer" && mkdir -p "$WORK/longer"
   cp -r "$RUN_DIR/config.json" "$RUN_DIR/log.jsonl" "$RUN_DIR/checkpoints" "$WORK/longer/"
-  start=$(date +%s)
-  $GP train --dataset digits --epochs 80 --batch-size 32 --ngf 32 --ndf 32 --seed 0 --out "$WORK/longer" --resume -q
-  echo "40 -> 80 epochs: $(( $(date +%s) - start )) s wall"
-  ct 80-epochs "$WORK/longer"
+  for epochs in 80 160; do
+    start=$(date +%s)
+    $GP train --dataset digits --epochs $epochs --batch-size 32 --ngf 32 --ndf 32 --seed 0 --out "$WORK/longer" \
+      --resume -q
+    echo "to $epochs epochs: $(( $(date +%s) - start )) s wall"
+    ct $epochs-epochs "$WORK/longer"
+  done
 fi
