@@ -352,3 +352,43 @@ def test_classify_headline_shows_the_paired_comparison_and_verdict():
     assert "4 favour disc, 5 random-disc" in rows["disc minus random-disc"][1]
     assert rows["verdict"][0] == "adds nothing measurable over a random network"
     assert "random-disc + L2-SVM, accuracy" in rows
+
+
+def test_run_missing_streams_each_step_and_its_stderr(run, monkeypatch):
+    import io
+
+    fake = (Analysis("nosuchcommand", "Unknown", "-", "-", lambda r, ds: ["nosuchcommand", r]),)
+    monkeypatch.setattr(report_build, "ANALYSES", fake)
+    log = io.StringIO()
+    ran = report_build.run_missing_analyses(run, run_datasets("digits"), log=log)
+    lines = log.getvalue().splitlines()
+    assert lines[0] == f"report: [1/1] nosuchcommand: gan-probe nosuchcommand {run}"
+    assert any(ln.startswith("  nosuchcommand: ") and "No such command" in ln for ln in lines)  # the child's stderr
+    assert lines[-1].startswith("report: [1/1] nosuchcommand: failed after 0:")
+    assert "No such command" in ran["nosuchcommand"]["error"]
+
+
+def test_run_missing_reduces_inception_samples_on_the_cpu_only(run, monkeypatch):
+    import io
+
+    fake = (Analysis("walk", "Walk", "-", "-", lambda r, ds: ["nosuchcommand", r],
+                     cpu_args=lambda r, ds: ["nosuchcommand", r, "--small"], cpu_note="reduced on the CPU: x"),)
+    monkeypatch.setattr(report_build, "ANALYSES", fake)
+    for device, extra in (("cpu", ["--small"]), ("cuda", [])):
+        monkeypatch.setattr(report_build, "analysis_device", lambda: device)
+        log = io.StringIO()
+        ran = report_build.run_missing_analyses(run, run_datasets("digits"), log=log)
+        assert ran["walk"]["argv"] == ["-m", "gan_probe", "nosuchcommand", str(run), *extra]
+        assert ("(reduced on the CPU: x)" in log.getvalue()) == (device == "cpu")
+        assert ran["walk"].get("note", "") == ("reduced on the CPU: x" if device == "cpu" else "")
+
+
+def test_the_cpu_commands_keep_the_full_protocol_one_flag_away():
+    ds = run_datasets("digits")
+    by_name = {a.name: a for a in ANALYSES}
+    score, walk = by_name["score"], by_name["walk"]
+    assert score.args("R", ds) == ["score", "R", "--ref", "digits:train"]  # by hand: FID-10k against train
+    cpu = score.cpu_args("R", ds)
+    assert cpu[:2] == ["score", "R"] and cpu[cpu.index("--n") + 1] != "10000"
+    assert "--n 10000" in score.cpu_note
+    assert walk.cpu_args("R", ds)[-2:] == ["--features", "pixels,disc"] and "gan-probe walk RUN --gif" in walk.cpu_note

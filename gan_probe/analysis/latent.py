@@ -259,11 +259,17 @@ def path_smoothness(g: torch.nn.Module, space: FeatureFn, path: WalkPath, frames
 
 
 def walk_smoothness(g: torch.nn.Module, spaces: dict[str, FeatureFn], paths: list[WalkPath], frames: torch.Tensor,
-                    z_dist: str, rule: SharpRule = SharpRule(), batch_size: int = 256) -> dict:
+                    z_dist: str, rule: SharpRule = SharpRule(), batch_size: int = 256, progress: bool = False) -> dict:
     """:func:`path_smoothness` of every path in every feature space, with a per-space tally."""
+    from gan_probe.progress import progress_bar
+
     out = {}
     for name, space in spaces.items():
-        per_path = [path_smoothness(g, space, p, f, z_dist, rule, batch_size) for p, f in zip(paths, frames)]
+        with progress_bar(len(paths), f"walk smoothness ({name}), paths", progress) as advance:
+            per_path = []
+            for p, f in zip(paths, frames):
+                per_path.append(path_smoothness(g, space, p, f, z_dist, rule, batch_size))
+                advance(1)
         jumps = [r["max_jump"] for r in per_path if r["max_jump"] is not None]
         out[name] = {
             "paths": per_path,
@@ -296,19 +302,23 @@ def trimmed_mean(values: np.ndarray, low: float = 1.0, high: float = 99.0) -> fl
 
 def perceptual_path_length(g: torch.nn.Module, config: DCGANConfig, spaces: dict[str, FeatureFn], seed: int,
                            n: int = 1000, mode: str = "lerp", eps: float = PPL_EPSILON,
-                           batch_size: int = 256) -> dict:
+                           batch_size: int = 256, progress: bool = False) -> dict:
     """Offline PPL per feature space (see the module doc): one number each, NOT comparable
     with LPIPS-based PPL."""
+    from gan_probe.progress import progress_bar
+
     if n < 2:
         raise GanProbeError(f"the path-length estimate needs at least 2 samples, got {n}")
     za, zb = ppl_latents(config, seed, n, mode, eps)
     dists: dict[str, list[np.ndarray]] = {name: [] for name in spaces}
-    for i in range(0, n, batch_size):
-        xa = decode(g, za[i:i + batch_size], batch_size)
-        xb = decode(g, zb[i:i + batch_size], batch_size)
-        for name, space in spaces.items():
-            diff = space(xa).double() - space(xb).double()
-            dists[name].append((diff.pow(2).sum(1) / eps**2).numpy())
+    with progress_bar(n, f"path length ({', '.join(spaces)}), pairs", progress) as advance:
+        for i in range(0, n, batch_size):
+            xa = decode(g, za[i:i + batch_size], batch_size)
+            xb = decode(g, zb[i:i + batch_size], batch_size)
+            for name, space in spaces.items():
+                diff = space(xa).double() - space(xb).double()
+                dists[name].append((diff.pow(2).sum(1) / eps**2).numpy())
+            advance(len(xa))
     return {name: {"value": trimmed_mean(np.concatenate(d)), "n": n, "epsilon": eps, "mode": mode,
                    "distance": f"squared L2 in {name} features",
                    "note": "offline variant: not LPIPS, not comparable with published PPL"}

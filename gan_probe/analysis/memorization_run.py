@@ -103,9 +103,9 @@ def choose_geometry(gen: str, train: str, image_size: int) -> Geometry:
 
 
 def _dataset_batches(spec_text: str, geo: Geometry, batch_size: int, data_root, download: bool,
-                     role: str, d=None) -> Iterator[tuple[torch.Tensor, list[str], set]]:
-    """Yield ([-1,1] batch, names, native sizes seen) for a dataset or an image folder (this
-    process's share of it under torchrun, ``d``)."""
+                     role: str, d=None) -> Iterator[tuple[torch.Tensor, list[str], set, int]]:
+    """Yield ([-1,1] batch, names, native sizes seen, images in this process's share) for a dataset
+    or an image folder (this process's share of it under torchrun, ``d``; all of it without)."""
     from gan_probe.data import (TensorImageDataset, image_transform, list_images, load_dataset, open_image,
                                 parse_dataset)
 
@@ -120,14 +120,14 @@ def _dataset_batches(spec_text: str, geo: Geometry, batch_size: int, data_root, 
             chunk = files[s:min(s + batch_size, rows.stop)]
             ims = [open_image(f) for f in chunk]
             yield (torch.stack([tf(im) for im in ims]), [str(f.relative_to(spec.path)) for f in chunk],
-                   {im.size for im in ims})
+                   {im.size for im in ims}, len(rows))
         return
     ds = load_dataset(spec, geo.image_size, geo.channels, data_root, download)
     rows = _share(len(ds), batch_size, d)
     if isinstance(ds, TensorImageDataset):
         for s in range(rows.start, rows.stop, batch_size):
             x = ds.images[s:min(s + batch_size, rows.stop)]
-            yield x, [f"{spec}#{i}" for i in range(s, s + len(x))], set()
+            yield x, [f"{spec}#{i}" for i in range(s, s + len(x))], set(), len(rows)
         return
     if not rows:
         return
@@ -135,7 +135,7 @@ def _dataset_batches(spec_text: str, geo: Geometry, batch_size: int, data_root, 
                                          shuffle=False, num_workers=0)
     start = rows.start
     for x, _ in loader:
-        yield x, [f"{spec}#{i}" for i in range(start, start + len(x))], set()
+        yield x, [f"{spec}#{i}" for i in range(start, start + len(x))], set(), len(rows)
         start += len(x)
 
 
@@ -147,7 +147,7 @@ def _share(n: int, batch_size: int, d) -> range:
 
 
 def _generated_batches(checkpoint: str, n: int, seed: int, batch_size: int,
-                       device, d=None) -> Iterator[tuple[torch.Tensor, list[str], set]]:
+                       device, d=None) -> Iterator[tuple[torch.Tensor, list[str], set, int]]:
     from gan_probe.checkpoint import load_generator
     from gan_probe.sampling import generate
 
@@ -155,26 +155,37 @@ def _generated_batches(checkpoint: str, n: int, seed: int, batch_size: int,
     rows = _share(n, batch_size, d)
     start = rows.start
     for x in generate(g, config, rows.stop, seed, batch_size, device, start=rows.start):
-        yield x, [f"seed {seed} #{i}" for i in range(start, start + len(x))], set()
+        yield x, [f"seed {seed} #{i}" for i in range(start, start + len(x))], set(), len(rows)
         start += len(x)
 
 
-def collect(role: str, source: str, kind: str, batches, space, d=None, geo: Geometry | None = None) -> ImageSet:
+def collect(role: str, source: str, kind: str, batches, space, d=None, geo: Geometry | None = None,
+            progress: bool = False) -> ImageSet:
     """Run the feature space over every batch; keep uint8 images for the figures. Under torchrun
     (``d``), ``batches`` are this process's share: features, images, names are gathered in rank
-    order (every rank gets the whole set)."""
+    order (every rank gets the whole set). ``progress``: a bar (or lines) with the time left on
+    stderr, from rank 0."""
+    import contextlib
+
     from gan_probe.distributed import Dist, gather_objects, gather_rows, on_every_rank
+    from gan_probe.progress import progress_bar
     from gan_probe.sampling import to_uint8
 
     d = d or Dist()
 
     def run():
         ims, feats, names, sizes = [], [], [], set()
-        for x, nm, sz in batches:
-            feats.append(space(x).numpy())
-            ims.append(to_uint8(x))
-            names += nm
-            sizes |= sz
+        with contextlib.ExitStack() as stack:
+            advance = None
+            for x, nm, sz, total in batches:
+                if advance is None:  # the total is known once the source is open
+                    label = f"{space.name} features: {role} {source}"
+                    advance = stack.enter_context(progress_bar(total, label, progress and d.main))
+                feats.append(space(x).numpy())
+                ims.append(to_uint8(x))
+                names += nm
+                sizes |= sz
+                advance(len(x))
         return ims, feats, names, sizes
 
     ims, feats, names, sizes = on_every_rank(run, d)
@@ -202,8 +213,8 @@ def collect(role: str, source: str, kind: str, batches, space, d=None, geo: Geom
 def compute_memorization(gen: str, train: str, test: str | None = None, *, features: str = "pixels",
                          n: int = 1000, seed: int = 0, image_size: int = 0, batch_size: int = 256,
                          device: str | torch.device = "cpu", data_root=None, download: bool = False,
-                         settings: MemorizationSettings = MemorizationSettings()) -> dict:
-    """Load GEN / TRAIN / TEST, extract features, compute every statistic.
+                         settings: MemorizationSettings = MemorizationSettings(), progress: bool = False) -> dict:
+    """Load GEN / TRAIN / TEST, extract features, compute every statistic (``progress``: on stderr).
 
     Returns ``{"summary", "per_sample", "sets"}`` (``sets``: role -> :class:`ImageSet`).
     """
@@ -224,13 +235,14 @@ def compute_memorization(gen: str, train: str, test: str | None = None, *, featu
         gen_batches = _generated_batches(str(gen), n, seed, batch_size, dev, d)
     else:
         gen_batches = _dataset_batches(str(gen), geo, batch_size, data_root, download, "GEN", d)
-    sets = {"gen": collect("GEN", str(gen), kind, gen_batches, space, d, geo),
+    sets = {"gen": collect("GEN", str(gen), kind, gen_batches, space, d, geo, progress),
             "train": collect("TRAIN", train, "dataset", _dataset_batches(train, geo, batch_size, data_root,
-                                                                          download, "TRAIN", d), space, d, geo)}
+                                                                          download, "TRAIN", d), space, d, geo,
+                             progress)}
     if test:
         sets["test"] = collect("TEST", test, "dataset",
                                _dataset_batches(test, geo, batch_size, data_root, download, "TEST", d), space, d,
-                               geo)
+                               geo, progress)
     if not d.main:  # the other ranks shared the feature passes; rank 0 searches and writes
         return None
     run_settings = MemorizationSettings(**(settings.to_dict() | {"device": str(dev)}))

@@ -71,17 +71,18 @@ def _row_notes(smoothness: dict, rows: int) -> tuple[list[str], list[int | None]
 
 def write_walk(g: torch.nn.Module, config: DCGANConfig, paths: list[WalkPath], steps: int, out_dir: str | os.PathLike,
                *, spaces: dict, provenance: dict, ppl_samples: int, ppl_seed: int, gif: bool,
-               rule: SharpRule = SharpRule(), batch_size: int = 256) -> dict:
+               rule: SharpRule = SharpRule(), batch_size: int = 256, progress: bool = False) -> dict:
     """Decode the walk, measure it, write walk.png (+ walk.gif) and endpoints.json; return the results
-    (:func:`run_walk` makes them the run's summary.json)."""
+    (:func:`run_walk` makes them the run's summary.json). ``progress``: bars (or lines) on stderr."""
     from gan_probe.analysis.latent_draw import save_gif, tile_scale, walk_figure, walk_gif_frames
     from gan_probe.figures import save_png
 
     out_dir = Path(out_dir)
     frames = walk_frames(g, paths, steps, config.z_dist, batch_size)
-    smoothness = walk_smoothness(g, spaces, paths, frames, config.z_dist, rule, batch_size)
+    smoothness = walk_smoothness(g, spaces, paths, frames, config.z_dist, rule, batch_size, progress)
     modes = sorted({p.mode for p in paths})
-    ppl = (perceptual_path_length(g, config, spaces, ppl_seed, ppl_samples, paths[0].mode, batch_size=batch_size)
+    ppl = (perceptual_path_length(g, config, spaces, ppl_seed, ppl_samples, paths[0].mode, batch_size=batch_size,
+                                  progress=progress)
            if ppl_samples > 0 and spaces else None)
 
     endpoints = out_dir / "endpoints.json"
@@ -115,7 +116,7 @@ def run_walk(checkpoint: str | os.PathLike, *, rows: int = 8, steps: int = 10, s
              from_indices: str | Sequence[int] | None = None, to_indices: str | Sequence[int] | None = None,
              sheet_size: int = 64, endpoints: str | os.PathLike | None = None, gif: bool = False,
              features: str = "auto", ppl_samples: int = 1000, out: str | os.PathLike | None = None,
-             batch_size: int = 256, device: str | torch.device = "auto") -> dict:
+             batch_size: int = 256, device: str | torch.device = "auto", progress: bool = False) -> dict:
     """``gan-probe walk``: the walk's figures, endpoints.json and summary.json in ``out`` (default
     ``RUN_DIR/analysis/walk``); returns the summary (the object ``--json`` prints).
 
@@ -123,6 +124,7 @@ def run_walk(checkpoint: str | os.PathLike, *, rows: int = 8, steps: int = 10, s
     ``to_indices`` (sample indices of ``seed``'s sheet of ``sheet_size``, a list or ``"3,7,12"``)
     Fig. 8's turn vector added to ``rows`` samples; with ``endpoints`` (a walk's endpoints.json)
     those paths and steps again. ``features``: ``auto`` or a comma list of feature spaces.
+    ``progress``: progress with the time left on stderr (the CLI's default, off with ``--json``).
     """
     from gan_probe import runs
     from gan_probe.analysis.arithmetic import sheet_indices
@@ -156,7 +158,7 @@ def run_walk(checkpoint: str | os.PathLike, *, rows: int = 8, steps: int = 10, s
     provenance["features_skipped"] = skipped
     out_dir = Path(out) if out is not None else runs.default_out(checkpoint, "walk")
     results = write_walk(g, config, paths, frames_per_path, out_dir, spaces=spaces, provenance=provenance,
-                         ppl_samples=ppl_samples, ppl_seed=seed, gif=gif, batch_size=batch_size)
+                         ppl_samples=ppl_samples, ppl_seed=seed, gif=gif, batch_size=batch_size, progress=progress)
     settings = {"rows": rows, "steps": steps, "mode": mode, "from_indices": start, "to_indices": end,
                 "sheet_size": sheet_size, "endpoints": None if endpoints is None else str(endpoints), "gif": gif,
                 "features": features, "ppl_samples": ppl_samples, "batch_size": batch_size, "device": str(dev)}

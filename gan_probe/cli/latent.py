@@ -64,7 +64,8 @@ def walk(
 
     summary = run_walk(model_spec(checkpoint, class_index, psi, trust_pickle), rows=rows, steps=steps, seed=seed, mode=mode, from_indices=from_indices,
                        to_indices=to_indices, sheet_size=sheet_size, endpoints=endpoints, gif=gif, features=features,
-                       ppl_samples=ppl_samples, out=out, batch_size=batch_size, device=device)
+                       ppl_samples=ppl_samples, out=out, batch_size=batch_size, device=device,
+                       progress=not json_out)
     if json_out:
         typer.echo(json.dumps(summary))
         return

@@ -66,7 +66,7 @@ def memorization(
                                     ct_cells=ct_cells, seed=seed)
     s = run_memorization(gen, train, test, out=out, features=features, n=n, seed=seed, image_size=image_size,
                          batch_size=batch_size, device=device, data_root=data_root, download=download,
-                         settings=settings)
+                         settings=settings, progress=not json_out)
     if s is None:  # torchrun, rank > 0: rank 0 writes and prints
         return
     if json_out:

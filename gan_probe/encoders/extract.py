@@ -9,7 +9,6 @@ the weights or the preprocessing misses.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -70,7 +69,7 @@ def encode_source(source, encoder: Encoder, *, batch_size: int = 32, num_workers
 
     def encode_rows() -> np.ndarray:
         feats = []
-        show = progress and d.main and sys.stderr.isatty()
+        show = progress and d.main  # a bar on a terminal, else a line every few seconds (gan_probe.progress)
         with progress_bar(len(rows), f"{encoder.name}: {source.spec}", show) as advance:
             for batch in source.batches(batch_size, num_workers, str(encoder.device), rows=rows):
                 f = encoder(batch).numpy().astype(np.float32, copy=False)

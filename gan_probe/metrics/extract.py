@@ -16,7 +16,6 @@ alone reads and writes the cache and tells the others whether it hit.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -173,7 +172,7 @@ def _extract_rows(source: Source, rows: range, opts: ExtractOptions, extractor, 
 
     acc = StatisticsAccumulator()
     feats, logits = [], []
-    show = opts.progress and d.main and sys.stderr.isatty()
+    show = opts.progress and d.main  # a bar on a terminal, else a line every few seconds (gan_probe.progress)
     label = f"Inception: {source.spec}" + (f" (rank 0 of {d.world})" if d.world > 1 else "")
     with progress_bar(len(rows), label, show) as advance:
         for batch in source.batches(opts.batch_size, opts.num_workers, opts.device, rows=rows):

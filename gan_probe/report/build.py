@@ -20,7 +20,9 @@ import sys
 import time
 from html import escape
 from pathlib import Path
+from typing import TextIO
 
+from gan_probe import progress
 from gan_probe.errors import GanProbeError
 from gan_probe.report import html
 from gan_probe.runs import ANALYSIS_DIR, command_line_of, read_summary, results_of
@@ -285,6 +287,8 @@ def analysis_section(run_dir: Path, a: Analysis, datasets: Datasets, ran: dict |
         parts.append("<p>Made by:</p>" + html.command_block(made_by))
     else:
         parts.append("<p>Made by (default command):</p>" + html.command_block(command))
+    if ran and ran.get("note"):  # run by --run-missing with smaller samples (on the CPU)
+        parts.append(f'<div class="note">--run-missing: {escape(ran["note"])}</div>')
     if problem:
         parts.append(f'<div class="note">{escape(problem)}</div>')
     results = results_of(summary or {})
@@ -438,29 +442,86 @@ def overview_line(run_dir: Path, a: Analysis, ran: dict | None = None) -> str:
 
 
 # ---------------------------------------------------------------- running missing analyses
-def run_missing_analyses(run_dir: Path, datasets: Datasets, timeout: float = 1800.0) -> dict[str, dict]:
-    """Run each missing offline analysis as ``python -m gan_probe <cmd> RUN_DIR ...``; never raises."""
+def run_missing_analyses(run_dir: Path, datasets: Datasets, timeout: float = 1800.0,
+                         log: TextIO | None = None) -> dict[str, dict]:
+    """Run each missing offline analysis as ``python -m gan_probe <cmd> RUN_DIR ...``; never raises.
+    On the CPU an analysis with ``cpu_args`` runs those instead (smaller samples; its ``cpu_note`` is
+    logged and shown in its section). ``log`` (default stderr): a line per analysis as it starts and
+    ends, and the child's own stderr as it comes, so its progress lines (a line every few seconds with
+    the time left) reach the user."""
+    log = log if log is not None else sys.stderr
+    todo = [a for a in ANALYSES if not (run_dir / ANALYSIS_DIR / a.name).is_dir() and a.offline]
+    on_cpu = analysis_device() == "cpu"
     ran: dict[str, dict] = {}
-    for a in ANALYSES:
-        if (run_dir / ANALYSIS_DIR / a.name).is_dir() or not a.offline:
-            continue
+    for i, a in enumerate(todo, 1):
         if a.name == "score" and inception_weights_path() is None:
             ran[a.name] = {"error": "skipped: pytorch-fid's Inception weights are not installed"}
+            _say(log, f"report: [{i}/{len(todo)}] {a.name}: {ran[a.name]['error']}")
             continue
-        argv = [sys.executable, "-m", "gan_probe", *a.args(str(run_dir), datasets)]
+        reduced = on_cpu and a.cpu_args is not None
+        why = a.cpu_note if reduced else ""
+        argv = [sys.executable, "-m", "gan_probe", *(a.cpu_args if reduced else a.args)(str(run_dir), datasets)]
+        _say(log, f"report: [{i}/{len(todo)}] {a.name}: gan-probe {shlex.join(argv[3:])}"
+                  + (f"\n        ({why})" if why else ""))
         t0 = time.perf_counter()
-        try:
-            proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
-                                  env={**os.environ, "PYTHONUNBUFFERED": "1"})
-            error = "" if proc.returncode == 0 else one_line_error(proc.stderr, proc.returncode)
-        except subprocess.TimeoutExpired:
-            error = f"timed out after {timeout:.0f} s"
-        except OSError as e:
-            error = f"could not start: {e}"
+        code, error, tail = run_streaming(argv, timeout, log, prefix=f"  {a.name}: ")
+        if not error and code < 0:
+            error = f"stopped by signal {-code}"
+        elif not error and code != 0:
+            error = one_line_error("\n".join(tail), code)
         if not error and not (run_dir / ANALYSIS_DIR / a.name).is_dir():
             error = f"finished but wrote nothing to analysis/{a.name}/"
-        ran[a.name] = {"error": error, "seconds": round(time.perf_counter() - t0, 1), "argv": argv[1:]}
+        seconds = round(time.perf_counter() - t0, 1)
+        ran[a.name] = {"error": error, "seconds": seconds, "argv": argv[1:], **({"note": why} if why else {})}
+        _say(log, f"report: [{i}/{len(todo)}] {a.name}: " + (f"failed after {progress.clock(seconds)}: {error}"
+                                                              if error else f"done in {progress.clock(seconds)}"))
     return ran
+
+
+def analysis_device() -> str:
+    """The device type the analyses' ``--device auto`` picks: cuda, mps or cpu."""
+    from gan_probe.device import resolve_device
+
+    return resolve_device("auto").type
+
+
+def _say(log: TextIO, line: str) -> None:
+    log.write(line + "\n")
+    log.flush()
+
+
+def run_streaming(argv: list[str], timeout: float, log: TextIO, prefix: str = "") -> tuple[int, str, list[str]]:
+    """Run ``argv`` with its stdout discarded and its stderr copied, line by line as it comes, to ``log``
+    (each line after ``prefix``). Returns (exit code, "" or why it did not run to the end, the last 50
+    lines of its stderr)."""
+    import collections
+    import threading
+
+    tail: collections.deque[str] = collections.deque(maxlen=50)
+    try:
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                errors="replace", env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    except OSError as e:
+        return -1, f"could not start: {e}", []
+
+    def copy() -> None:
+        for line in proc.stderr:
+            line = line.rstrip("\n")
+            tail.append(line)
+            if line.strip():
+                _say(log, prefix + line)
+
+    reader = threading.Thread(target=copy, daemon=True)
+    reader.start()
+    try:
+        code = proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        reader.join(5)
+        return -1, f"timed out after {timeout:.0f} s", list(tail)
+    reader.join()
+    return code, "", list(tail)
 
 
 def one_line_error(stderr: str, code: int) -> str:

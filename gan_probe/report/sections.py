@@ -36,6 +36,11 @@ class Analysis:
     args: Callable[[str, Datasets], list[str]]  # command-line args after `gan-probe`
     offline: bool = True  # --run-missing may run it (needs no download)
     headline: Callable[[dict], Headline] | None = None  # summary.json -> its few numbers (None: none)
+    # `report --run-missing` on the CPU: the command with smaller samples, so `make demo` stays a few minutes on
+    # 2 cores (docs/report.md), and why, in one line (printed, and shown in the section). None: ``args``.
+    # Elsewhere, and whenever a command is run by hand, its own defaults hold (score: FID-10k).
+    cpu_args: Callable[[str, Datasets], list[str]] | None = None
+    cpu_note: str = ""
 
 
 # ---------------------------------------------------------------- headlines: one function per analysis
@@ -226,12 +231,19 @@ def _memorization_args(run: str, ds: Datasets) -> list[str]:
     return ["memorization", run, "--train", ds.train] + (["--test", ds.test] if ds.test else [])
 
 
+CPU_SCORE_N = 500  # generated samples `report --run-missing` scores on the CPU
+
 ANALYSES: tuple[Analysis, ...] = (
     Analysis("score", "Sample quality: FID, IS, KID", "no figure in the paper (section 6 discusses quality by eye); "
              "published DCGAN FIDs for reference: CIFAR-10 49.03 (StudioGAN), CelebA-64 12.5 (TTUR)",
              "Fréchet Inception distance, Inception score and kernel Inception distance of the generator's samples "
              "against the training data.",
-             lambda run, ds: ["score", run, "--ref", ds.train], headline=score_headline),
+             lambda run, ds: ["score", run, "--ref", ds.train], headline=score_headline,
+             cpu_args=lambda run, ds: ["score", run, "--ref", ds.test or ds.train, "--n", str(CPU_SCORE_N)],
+             cpu_note=f"reduced on the CPU: {CPU_SCORE_N} generated samples against the held-out split (the "
+                      f"training split when there is none) instead of 10,000 against the training data, to keep "
+                      f"Inception's pass to minutes; FID is biased upwards at small N, so compare only at the same "
+                      f"N. The full protocol: gan-probe score RUN --ref TRAIN --n 10000"),
     Analysis("memorization", "Memorization: nearest training neighbours",
              "beyond the paper (section 6 says no nearest-neighbour search was done)",
              "Each generated sample beside its nearest training images; distance statistics against held-out data.",
@@ -239,7 +251,10 @@ ANALYSES: tuple[Analysis, ...] = (
     Analysis("walk", "Walking in the latent space", "Fig. 4",
              "Interpolations between random points of Z. Smooth transitions suggest the model learned relevant "
              "representations; sharp jumps would suggest memorization.",
-             lambda run, ds: ["walk", run, "--gif"], headline=walk_headline),
+             lambda run, ds: ["walk", run, "--gif"], headline=walk_headline,
+             cpu_args=lambda run, ds: ["walk", run, "--gif", "--features", "pixels,disc"],
+             cpu_note="reduced on the CPU: smoothness and path length in pixel and D features only, not "
+                      "Inception's (about 2,200 Inception passes); all three: gan-probe walk RUN --gif"),
     Analysis("arithmetic", "Vector arithmetic on z", "Figs. 7 and 8",
              "Averaged exemplar z vectors combined as a - b + c and decoded; the same arithmetic in pixel space for "
              "comparison.",
