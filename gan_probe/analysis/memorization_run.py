@@ -74,7 +74,7 @@ def default_out_dir(gen: str | os.PathLike) -> Path:
     return Path("memorization-" + str(gen).replace(":", "-").replace(os.sep, "-"))
 
 
-def choose_geometry(gen: str, train: str, image_size: int) -> Geometry:
+def choose_geometry(gen, train: str, image_size: int) -> Geometry:
     """The resolution every set is compared at (see the module docstring)."""
     from gan_probe.data import dataset_channels, dataset_image_size, list_images, open_image, parse_dataset
 
@@ -175,13 +175,15 @@ def compute_memorization(gen: str, train: str, test: str | None = None, *, featu
 
     dev = resolve_device(str(device))
     kind = gen_kind(gen)
-    geo = choose_geometry(str(gen), train, image_size)
-    checkpoint = str(gen) if kind == "checkpoint" else None
+    if kind != "checkpoint" and getattr(gen, "has_options", lambda: False)():
+        raise GanProbeError(f"{gen} is not a model: class_index, psi and trust_pickle apply to a generator")
+    geo = choose_geometry(gen, train, image_size)
+    checkpoint = gen if kind == "checkpoint" else None  # a model spec keeps --class / --psi / --trust-pickle
     extra = {"image_size": geo.image_size, "channels": geo.channels} if features == "pixels" else {}
     space = get_feature_space(features, checkpoint=checkpoint, device=dev, **extra)
 
     if kind == "checkpoint":
-        gen_batches = _generated_batches(str(gen), n, seed, batch_size, dev)
+        gen_batches = _generated_batches(gen, n, seed, batch_size, dev)
     else:
         gen_batches = _dataset_batches(str(gen), geo, batch_size, data_root, download, "GEN")
     sets = {"gen": collect("GEN", str(gen), kind, gen_batches, space),
@@ -203,6 +205,7 @@ def compute_memorization(gen: str, train: str, test: str | None = None, *, featu
         "most_suspicious": _most_suspicious(res["per_sample"], sets, 10),
     })
     res["sets"] = sets
+    res["model"] = gen if kind == "checkpoint" else None
     return res
 
 
@@ -238,7 +241,7 @@ def write_outputs(res: dict, out_dir: str | os.PathLike, *, grid_rows: int = 8, 
     s["out"] = str(out)
     s["files"] = {k: str(v) for k, v in files.items()} | {"summary": str(out / runs.SUMMARY_FILE)}
     s["command"] = "memorization"
-    summary = runs.new_summary("memorization", s, argv=_command_line(s, out), settings=s["settings"],
+    summary = runs.new_summary("memorization", s, argv=_command_line(s, out, res.get("model")), settings=s["settings"],
                                provenance=runs.provenance(s["gen"] if s["gen_kind"] == "checkpoint" else None,
                                                           gen=s["gen"], train=s["train"], test=s["test"]),
                                seed=s["seed"], paper_figure=PAPER_FIGURE)
@@ -246,7 +249,7 @@ def write_outputs(res: dict, out_dir: str | os.PathLike, *, grid_rows: int = 8, 
     return summary
 
 
-def _command_line(s: dict, out: Path) -> list[str]:
+def _command_line(s: dict, out: Path, model=None) -> list[str]:
     """The ``gan-probe memorization`` line that redoes the run recorded in summary ``s``."""
     from gan_probe import runs
 
@@ -258,7 +261,8 @@ def _command_line(s: dict, out: Path) -> list[str]:
              "image_size": None if checkpoint else s["image_size"]}
     flags.update({name: s["settings"][name] for name in ("k", "alpha", "n_rel", "copy_quantile", "ct_cells")
                   if s["settings"][name] != getattr(default, name)})
-    return runs.command_line("memorization", s["gen"], **flags, out=out)
+    return runs.command_line("memorization", model if checkpoint and model is not None else s["gen"], **flags,
+                             out=out)
 
 
 def run_memorization(gen: str, train: str, test: str | None = None, *, out: str | os.PathLike | None = None,

@@ -23,7 +23,8 @@ class ModelSpec(os.PathLike):
     """A model path plus how to run it: ``class_index`` (conditional G: the class every sample
     gets; None: each sample's class is derived from its z), ``psi`` (StyleGAN truncation),
     ``trust_pickle`` (allow unpickling a StyleGAN pickle). ``str()`` / ``os.fspath()`` give the
-    path, so a spec goes wherever a checkpoint path went."""
+    path and every other attribute is the path's (``.name``, ``.parent``, ``.is_file()``), so a spec
+    goes wherever a checkpoint path went and carries its options to where the model is loaded."""
 
     def __init__(self, path: str | os.PathLike, *, class_index: int | None = None, psi: float = 1.0,
                  trust_pickle: bool = False):
@@ -37,6 +38,27 @@ class ModelSpec(os.PathLike):
 
     def __str__(self) -> str:
         return str(self.path)
+
+    def __getattr__(self, name: str):
+        if name.startswith("__") or name == "path":
+            raise AttributeError(name)
+        return getattr(self.path, name)
+
+    def __truediv__(self, other) -> Path:
+        return self.path / other
+
+    def with_path(self, path: str | os.PathLike) -> "ModelSpec":
+        """The same options on another path (a RUN_DIR resolved to its checkpoint file)."""
+        return ModelSpec(path, class_index=self.class_index, psi=self.psi, trust_pickle=self.trust_pickle)
+
+    def has_options(self) -> bool:
+        """Whether any of class_index, psi, trust_pickle is set (then the path must name a model)."""
+        return self.class_index is not None or self.psi != 1.0 or self.trust_pickle
+
+    def run_options(self) -> dict:
+        """The options that change what the model outputs (class, psi): part of a sample's cache key."""
+        return {k: v for k, v in (("class_index", self.class_index), ("psi", self.psi))
+                if v is not None and not (k == "psi" and v == 1.0)}
 
     def cli_options(self) -> dict:
         """The command-line options that reproduce this spec (those not at their default)."""

@@ -114,7 +114,35 @@ def _is_checkpoint(spec: ModelSpec) -> bool:
 def _load_checkpoint(spec: ModelSpec, kind: str, device):
     from gan_probe.checkpoint import _load_network
 
+    check_options(spec, num_classes=0, stylegan=False)
     return _load_network(spec.path, "G" if kind == "generator" else "D", device)
+
+
+def check_options(spec: ModelSpec, num_classes: int, stylegan: bool) -> None:
+    """``class_index`` within the generator's classes, ``psi`` only for a StyleGAN network: else one line."""
+    if spec.class_index is not None and not 0 <= spec.class_index < max(num_classes, 0):
+        raise GanProbeError(f"class_index {spec.class_index} is out of range: the generator has "
+                            f"{num_classes} classes" + (" (it is unconditional)" if not num_classes else ""),
+                            param="class_index")
+    if spec.psi != 1.0 and not stylegan:
+        raise GanProbeError(f"psi (truncation) applies to StyleGAN networks only; {spec.path} is not one "
+                            f"(got psi {spec.psi})", param="psi")
+
+
+def refuse_untrusted_pickle(spec) -> None:
+    """A pickle (a ``.pkl``, or a card naming one) without ``trust_pickle``: refused before anything
+    is unpickled (every command calls this through :func:`model_fingerprint` or the loaders)."""
+    from gan_probe.models.stylegan import _refuse
+
+    s = as_spec(spec)
+    if s.trust_pickle or not s.path.is_file():
+        return
+    if _is_pickle(s):
+        raise _refuse(s.path)
+    if _is_card(s):
+        card = read_card(s.path)
+        if isinstance(card.get("pickle"), str):
+            raise _refuse(_rel(s.path, card["pickle"]))
 
 
 def _is_pickle(spec: ModelSpec) -> bool:
@@ -172,10 +200,7 @@ def _load_card(spec: ModelSpec, kind: str, device):
 def _finish(net: nn.Module, info: ModelInfo, spec: ModelSpec, device, where: str, call=None):
     net = net.to(device).eval()
     if info.kind == "generator":
-        if spec.class_index is not None and not 0 <= spec.class_index < max(info.num_classes, 0):
-            raise GanProbeError(f"class_index {spec.class_index} is out of range: the generator has "
-                                f"{info.num_classes} classes" + (" (it is unconditional)" if not info.num_classes
-                                                                 else ""), param="class_index")
+        check_options(spec, info.num_classes, info.source == "stylegan")
         g = GeneratorAdapter(net, info, call, spec.class_index).eval()
         check_generator(g, where, device)
         return g, info
@@ -221,12 +246,31 @@ def is_foreign(spec) -> bool:
     return s.path.is_file() and (_is_pickle(s) or _is_torchscript(s) or _is_card(s))
 
 
+def names_model(path) -> bool:
+    """Whether ``path`` names a model: a RUN_DIR, a checkpoint file, or :func:`is_foreign`."""
+    from gan_probe.checkpoint import LAST, checkpoint_dir
+
+    p = Path(path).expanduser()
+    if p.is_dir():
+        return (checkpoint_dir(p) / LAST).is_file() or (p / LAST).is_file()
+    return p.is_file() and (p.suffix.lower() in (".pt", ".pth", ".ckpt") or is_foreign(p))
+
+
 def model_fingerprint(spec) -> str:
     """sha256 of a model's content: the checkpoint file, or everything a card / TorchScript
-    file / pickle is built from (read without running the model)."""
+    file / pickle is built from (read without running the model), and the spec's class / psi when
+    set. An untrusted pickle is refused here (its bytes are hashed, never unpickled)."""
+    s = as_spec(spec)
+    refuse_untrusted_pickle(s)
+    digest = _content_fingerprint(s)
+    if not s.run_options():
+        return digest
+    return file_digest(extra={"model": digest, **s.run_options()})
+
+
+def _content_fingerprint(s: ModelSpec) -> str:
     from gan_probe.checkpoint import resolve_checkpoint
 
-    s = as_spec(spec)
     if not is_foreign(s):
         return file_digest(resolve_checkpoint(s.path))
     if _is_pickle(s):
