@@ -114,11 +114,15 @@ class DiscriminatorAdapter(nn.Module):
 
     def check_guidable(self) -> None:
         """Guided backprop swaps each ReLU / LeakyReLU module for its guided rule; a TorchScript model
-        or any other activation module is a clear error naming it."""
+        or any other activation module up to the deepest feature layer is a clear error naming it."""
         if isinstance(self.net, torch.jit.ScriptModule):
             raise GanProbeError(f"{self.info.path}: guided backprop replaces the model's rectifiers, which a "
                                 "TorchScript model does not allow; give a factory card (docs/your-model.md)")
-        other = [(n, module_type(m)) for n, m in self.net.named_modules()
+        modules = list(self.net.named_modules())
+        names = [n for n, _ in modules]
+        deepest = max((names.index(n) for n in self.info.layers or [] if n in names), default=len(modules) - 1)
+        # the gradient of a feature flows back only through the layers before it: an output Sigmoid is no matter
+        other = [(n, module_type(m)) for n, m in modules[:deepest + 1]
                  if module_type(m) in ACTIVATIONS and module_type(m) not in ("ReLU", "LeakyReLU")]
         if other:
             n, t = other[0]
@@ -147,8 +151,9 @@ def sequential_layers(net: nn.Module, where: str) -> list[tuple[str, nn.Module]]
 
 def default_layers(net: nn.Module) -> list[str]:
     """Every conv's output after its activation: the first activation module after each conv
-    (before the next conv); a conv with none after it (the logit) is left out. With no
-    activation modules at all (functional activations), every conv but the last."""
+    (before the next conv); the logit conv is left out: a conv with none after it, or the last
+    conv when only a Sigmoid follows it (pytorch/examples' D ends ``Conv2d(ndf * 8, 1), Sigmoid()``).
+    With no activation modules at all (functional activations), every conv but the last."""
     order = [(n, module_type(m)) for n, m in net.named_modules() if n]
     if isinstance(net, torch.jit.ScriptModule):
         order = [(n, module_type(m)) for n, m in sequential_layers(net, "the model")]
@@ -156,9 +161,9 @@ def default_layers(net: nn.Module) -> list[str]:
     layers = []
     for j, i in enumerate(convs):
         stop = convs[j + 1] if j + 1 < len(convs) else len(order)
-        act = next((n for n, t in order[i + 1:stop] if t in ACTIVATIONS), None)
-        if act is not None:
-            layers.append(act)
+        act = next(((n, t) for n, t in order[i + 1:stop] if t in ACTIVATIONS), None)
+        if act is not None and not (j == len(convs) - 1 and act[1] == "Sigmoid"):
+            layers.append(act[0])
     if not layers:
         layers = [order[i][0] for i in convs[:-1]] or [order[i][0] for i in convs]
     return layers

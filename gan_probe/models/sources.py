@@ -36,6 +36,7 @@ channels, output outside the declared range, NaN, a z of the wrong size are one
 from __future__ import annotations
 
 import importlib
+import warnings
 from pathlib import Path
 from typing import Any, Callable
 
@@ -168,7 +169,9 @@ def _torchscript(spec, kind, device, card, ts_path: Path, card_path: Path):
     where = str(card_path)
     info = info_from_card(card, where, kind, "torchscript")
     try:
-        net = torch.jit.load(str(ts_path), map_location="cpu")
+        with warnings.catch_warnings():  # torch >= 2.9 calls TorchScript deprecated: nothing the user can act on here
+            warnings.simplefilter("ignore", FutureWarning)
+            net = torch.jit.load(str(ts_path), map_location="cpu")
     except (FileNotFoundError, ValueError) as e:
         raise _fail(where, f"TorchScript file not found or unreadable: {ts_path} ({e})") from None
     except RuntimeError as e:
