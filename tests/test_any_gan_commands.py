@@ -147,3 +147,21 @@ def test_psi_and_class_where_they_do_not_apply(user_models, tiny_checkpoint, cap
         from gan_probe.models.sources import ModelSpec
 
         gan_probe.load_generator(ModelSpec(tiny_checkpoint, class_index=0))
+
+
+def test_report_over_a_loose_model_passes_the_model_options(user_models):  # noqa: F811
+    from gan_probe.report.loose import loose_model
+    from gan_probe.report.sections import ANALYSES, score_headline
+
+    tmp, _ = user_models
+    lm = loose_model(tmp / "C.json", disc=tmp / "D.json", dataset="digits", class_index=1, trust_pickle=True)
+    by = {a.name: a for a in ANALYSES}
+    assert lm.argv(by["walk"]) == ["walk", str(tmp / "C.json"), "--gif", "--class", "1", "--trust-pickle"]
+    assert lm.argv(by["filters"]) == ["filters", str(tmp / "D.json"), "--trust-pickle"]  # a D takes no --class
+    assert lm.argv(by["score"])[:4] == ["score", str(tmp / "C.json"), "--ref", "digits:train"]
+    assert lm.folder == tmp and not lm.missing(by["classify"])
+    alone = loose_model(tmp / "D.json")
+    assert "needs the generator" in alone.missing(by["walk"]) and alone.argv(by["walk"])[1] == "GENERATOR"
+    h = score_headline({"per_class": [{"fid": 2.0}, {"fid": 4.0}], "per_class_mean": {"fid": 3.0},
+                        "gen": {"n_per_class": 6}, "ref": {"n": 10}, "protocol": {}})
+    assert h.line.startswith("FID, mean of 2 classes 3.0000") and "6 per class" in h.line
