@@ -165,3 +165,42 @@ def test_report_over_a_loose_model_passes_the_model_options(user_models):  # noq
     h = score_headline({"per_class": [{"fid": 2.0}, {"fid": 4.0}], "per_class_mean": {"fid": 3.0},
                         "gen": {"n_per_class": 6}, "ref": {"n": 10}, "protocol": {}})
     assert h.line.startswith("FID, mean of 2 classes 3.0000") and "6 per class" in h.line
+
+
+SG_D = '''
+import torch
+from torch import nn
+
+
+class FakeStyleGAND(nn.Module):
+    """StyleGAN2-ADA's D interface: D(img, c), img_resolution, img_channels, c_dim."""
+    def __init__(self):
+        super().__init__()
+        self.c_dim, self.img_resolution, self.img_channels = 2, 8, 3
+        self.b8 = nn.Sequential(nn.Conv2d(3, 4, 3, 1, 1), nn.LeakyReLU(0.2))
+        self.out = nn.Linear(4 * 64, 1)
+
+    def forward(self, img, c):
+        assert c.shape == (len(img), self.c_dim)
+        return self.out(self.b8(img).flatten(1))
+'''
+
+
+def test_a_stylegan_discriminator_is_called_with_c(user_models):  # noqa: F811
+    import importlib
+
+    from gan_probe.features import get_feature_space
+    from gan_probe.models.sources import ModelSpec
+
+    tmp, _ = user_models
+    (tmp / "usersg.py").write_text(SG_D)
+    usersg = importlib.import_module("usersg")
+    torch.manual_seed(0)
+    net = usersg.FakeStyleGAND()
+    (tmp / "sg.pkl").write_bytes(pickle.dumps({"D": net}))
+    d, info = gan_probe.load_discriminator(ModelSpec(tmp / "sg.pkl", trust_pickle=True))
+    assert info.layers == ["b8.1"] and d(torch.zeros(2, 3, 8, 8)).shape == (2, 1)
+    space = get_feature_space("disc", checkpoint=ModelSpec(tmp / "sg.pkl", trust_pickle=True))
+    x = torch.rand(3, 3, 8, 8) * 2 - 1
+    want = torch.nn.functional.adaptive_max_pool2d(net.b8(x), 4).flatten(1)
+    assert space.dim == 16 * 4 and torch.allclose(space(x), want, atol=1e-6)

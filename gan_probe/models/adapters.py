@@ -60,19 +60,21 @@ def _plain_call(net, z, labels):
 class DiscriminatorAdapter(nn.Module):
     """A user's D: ``forward(images in [-1, 1])`` and ``features(images)``, the maps of
     ``info.layers`` (forward hooks on an eager model; a TorchScript ``nn.Sequential`` is run
-    layer by layer, as TorchScript modules take no hooks)."""
+    layer by layer, as TorchScript modules take no hooks). ``call(net, images)`` runs the model
+    (default ``net(images)``; a StyleGAN D: ``net(images, c)``)."""
 
-    def __init__(self, net: nn.Module, info: ModelInfo):
+    def __init__(self, net: nn.Module, info: ModelInfo, call: Callable | None = None):
         super().__init__()
         self.net = net
         self.info = info
+        self.call = call or _plain_d_call
 
     def scale(self, images: torch.Tensor) -> torch.Tensor:
         lo, hi = self.info.output_range
         return (images.float() + 1.0) * ((hi - lo) / 2.0) + lo
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.net(self.scale(images))
+        return self.call(self.net, self.scale(images))
 
     def features(self, images: torch.Tensor) -> list[torch.Tensor]:
         x = self.scale(images)
@@ -90,7 +92,7 @@ class DiscriminatorAdapter(nn.Module):
         got: dict[str, torch.Tensor] = {}
         hooks = [modules[n].register_forward_hook(lambda m, i, o, n=n: got.setdefault(n, o)) for n in wanted]
         try:
-            self.net(x)
+            self.call(self.net, x)
         finally:
             for h in hooks:
                 h.remove()
@@ -128,6 +130,10 @@ class DiscriminatorAdapter(nn.Module):
             n, t = other[0]
             raise GanProbeError(f"{self.info.path}: guided backprop handles ReLU and LeakyReLU; layer {n!r} is a "
                                 f"{t}, whose guided rule gan-probe does not define")
+
+
+def _plain_d_call(net, images):
+    return net(images)
 
 
 def module_type(m: nn.Module) -> str:

@@ -201,6 +201,8 @@ def _load_card(spec: ModelSpec, kind: str, device):
 
 
 def _finish(net: nn.Module, info: ModelInfo, spec: ModelSpec, device, where: str, call=None):
+    """The adapter of ``net`` on ``device``, probed once; ``call``: how to run it (G: ``call(net, z,
+    labels)``, D: ``call(net, images)``; default: ``net(z[, labels])`` / ``net(images)``)."""
     net = net.to(device).eval()
     if info.kind == "generator":
         check_options(spec, info.num_classes, info.source == "stylegan")
@@ -211,7 +213,7 @@ def _finish(net: nn.Module, info: ModelInfo, spec: ModelSpec, device, where: str
         info.layers = default_layers(net)
         if not info.layers:
             raise _fail(where, "found no Conv2d layer to read features from; name them in the card's 'layers'")
-    d = DiscriminatorAdapter(net, info).eval()
+    d = DiscriminatorAdapter(net, info, call).eval()
     check_discriminator(d, where, device)
     return d, info
 
