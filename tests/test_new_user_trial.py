@@ -72,6 +72,21 @@ def test_new_user_commands_and_report(user_gan, on_path, capsys):
     assert f["settings"]["layer_channels"] == 32
     assert (user_gan / "analysis" / "filters" / "guided_backprop.png").is_file()
 
+    # memorization in the user's D's feature space: --disc names it (a G alone has none)
+    code, _, err = run_cli(["memorization", g, "--train", "digits:train", "--features", "disc", "--n", 20], capsys)
+    assert code == 1 and "needs a discriminator" in err
+    code, _, err = run_cli(["memorization", g, "--train", "digits:train", "--features", "disc", "--disc", d,
+                            "--n", 20, "--out", user_gan / "mem"], capsys)
+    assert code == 0, err
+    m = json.loads((user_gan / "mem" / "summary.json").read_text())
+    assert m["disc"] == str(d) and m["argv"][-4:-2] == ["--disc", str(d)]
+    code, _, err = run_cli(["memorization", user_gan / "S", "--train", "digits:train", "--features", "disc",
+                            "--disc", d, "--out", user_gan / "mem2"], capsys)  # a folder GEN: D's 32 px, 1 channel
+    assert code == 0, err
+    assert json.loads((user_gan / "mem2" / "summary.json").read_text())["image_size"] == 32
+    code, _, err = run_cli(["memorization", g, "--train", "digits:train", "--disc", d], capsys)
+    assert code == 1 and "--disc names the discriminator" in err
+
     code, out, err = run_cli(["report", g, "--disc", d, "--json"], capsys)
     assert code == 0, err
     info = json.loads(out)

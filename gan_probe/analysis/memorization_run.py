@@ -165,8 +165,10 @@ def collect(role: str, source: str, kind: str, batches, space) -> ImageSet:
 def compute_memorization(gen: str, train: str, test: str | None = None, *, features: str = "pixels",
                          n: int = 1000, seed: int = 0, image_size: int = 0, batch_size: int = 256,
                          device: str | torch.device = "cpu", data_root=None, download: bool = False,
-                         settings: MemorizationSettings = MemorizationSettings()) -> dict:
-    """Load GEN / TRAIN / TEST, extract features, compute every statistic.
+                         settings: MemorizationSettings = MemorizationSettings(), disc=None) -> dict:
+    """Load GEN / TRAIN / TEST, extract features, compute every statistic. ``disc``: the discriminator
+    whose features ``disc`` / ``random-disc`` use (default: GEN's own, a gan-probe checkpoint's D); any
+    model source (a card, TorchScript file), so a generator gan-probe did not train has one too.
 
     Returns ``{"summary", "per_sample", "sets"}`` (``sets``: role -> :class:`ImageSet`).
     """
@@ -179,6 +181,9 @@ def compute_memorization(gen: str, train: str, test: str | None = None, *, featu
         raise GanProbeError(f"{gen} is not a model: class_index, psi and trust_pickle apply to a generator")
     geo = choose_geometry(gen, train, image_size)
     checkpoint = gen if kind == "checkpoint" else None  # a model spec keeps --class / --psi / --trust-pickle
+    if disc is not None:
+        geo = _disc_geometry(disc, features, geo, kind == "checkpoint")
+        checkpoint = disc
     extra = {"image_size": geo.image_size, "channels": geo.channels} if features == "pixels" else {}
     space = get_feature_space(features, checkpoint=checkpoint, device=dev, **extra)
 
@@ -199,6 +204,7 @@ def compute_memorization(gen: str, train: str, test: str | None = None, *, featu
     s["notes"] = [note for st in sets.values() for note in st.notes] + s["notes"]
     s.update({
         "gen": str(gen), "gen_kind": kind, "train": train, "test": test, "features": features,
+        "disc": None if disc is None else str(disc),
         "feature_description": space.description, "image_size": geo.image_size, "channels": geo.channels,
         "resolution_from": geo.origin, "seed": seed if kind == "checkpoint" else None,
         "n_requested": n if kind == "checkpoint" else None, "settings": run_settings.to_dict(),
@@ -207,6 +213,20 @@ def compute_memorization(gen: str, train: str, test: str | None = None, *, featu
     res["sets"] = sets
     res["model"] = gen if kind == "checkpoint" else None
     return res
+
+
+def _disc_geometry(disc, features: str, geo: Geometry, gen_is_model: bool) -> Geometry:
+    """The comparison geometry with a separate discriminator: G's, which D must take; else D's."""
+    from gan_probe.models.sources import model_info
+
+    if features not in ("disc", "random-disc"):
+        raise GanProbeError(f"disc names the discriminator whose features disc / random-disc use; features is "
+                            f"{features!r}", param="disc")
+    d = model_info(disc, "discriminator")
+    if gen_is_model and (d.image_size, d.channels) != (geo.image_size, geo.channels):
+        raise GanProbeError(f"the discriminator {disc} takes {d.channels} x {d.image_size}px images but GEN makes "
+                            f"{geo.channels} x {geo.image_size}px", param="disc")
+    return geo if gen_is_model else Geometry(d.image_size, d.channels, "the discriminator")
 
 
 def _most_suspicious(per: dict, sets: dict, count: int) -> list[dict]:
@@ -258,7 +278,7 @@ def _command_line(s: dict, out: Path, model=None) -> list[str]:
     flags = {"train": s["train"], "test": s["test"],
              "features": None if s["features"] == "pixels" else s["features"],
              "n": s["n_requested"] if checkpoint else None, "seed": s["seed"] or None,
-             "image_size": None if checkpoint else s["image_size"]}
+             "image_size": None if checkpoint or s.get("disc") else s["image_size"], "disc": s.get("disc")}
     flags.update({name: s["settings"][name] for name in ("k", "alpha", "n_rel", "copy_quantile", "ct_cells")
                   if s["settings"][name] != getattr(default, name)})
     return runs.command_line("memorization", model if checkpoint and model is not None else s["gen"], **flags,

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from gan_probe.cli.app import (BatchSizeOpt, ClassOpt, DataRootOpt, DeviceOpt, DownloadOpt, JsonOpt, PsiOpt,
-                               SeedOpt, TrustPickleOpt, app, source_spec)
+                               SeedOpt, TrustPickleOpt, app, model_spec, source_spec)
 
 
 @app.command(epilog="""Examples:
@@ -60,6 +60,10 @@ def memorization(
     class_index: ClassOpt = None,
     psi: PsiOpt = 1.0,
     trust_pickle: TrustPickleOpt = False,
+    disc: Annotated[Path | None, typer.Option("--disc", help="The discriminator --features disc / random-disc "
+                                              "read (default: GEN's own, a gan-probe checkpoint's D): a card or "
+                                              "TorchScript file, for a GEN gan-probe did not train or a "
+                                              "folder.")] = None,
 ) -> None:
     """Which samples copy a training image, and does the model copy or underfit as a whole."""
     from gan_probe.analysis.memorization import MemorizationSettings
@@ -69,7 +73,7 @@ def memorization(
                                     ct_cells=ct_cells, seed=seed)
     s = run_memorization(source_spec(gen, class_index, psi, trust_pickle), train, test, out=out, features=features, n=n, seed=seed, image_size=image_size,
                          batch_size=batch_size, device=device, data_root=data_root, download=download,
-                         settings=settings)
+                         settings=settings, disc=model_spec(disc, trust_pickle=trust_pickle) if disc else None)
     if json_out:
         typer.echo(json.dumps(s, indent=2))
         return

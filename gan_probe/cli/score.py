@@ -89,11 +89,13 @@ def fid(
 
 def _model_sides(a: str, b: str, class_index, psi, trust_pickle):
     """fid's sides, each with --class / --psi / --trust-pickle when it names a model (either may be one)."""
+    if source_spec(a, class_index, psi, trust_pickle) is a:  # no model option: nothing to look at (two .npz
+        return [a, b]                                            # files stay torch-free)
     from gan_probe.errors import GanProbeError
     from gan_probe.models.sources import names_model
 
     sides = [source_spec(x, class_index, psi, trust_pickle) if names_model(x) else x for x in (a, b)]
-    if source_spec("", class_index, psi, trust_pickle) != "" and all(isinstance(x, str) for x in sides):
+    if all(isinstance(x, str) for x in sides):
         raise GanProbeError("--class, --psi and --trust-pickle apply to a generator, and neither A nor B is a model")
     return sides
 
