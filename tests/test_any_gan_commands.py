@@ -84,6 +84,7 @@ def test_per_class_errors_are_one_line(user_models, tmp_path, capsys):  # noqa: 
     cases = [((tmp / "G.ts", ref), "unconditional"),
              ((tmp / "C.json", flat), "no class labels"),
              ((tmp / "C.json", four), "GEN has 3 classes but ref"),
+             ((tmp / "C.json", "digits:test"), "GEN has 3 classes but ref digits:test has 10 (0, 1, 2, 3"),
              ((ref, ref), "is not a model")]
     for (gen, r), message in cases:
         code, _, err = run_cli(["score", gen, "--ref", r, "--per-class", "--metrics", "fid"], capsys)
@@ -204,3 +205,16 @@ def test_a_stylegan_discriminator_is_called_with_c(user_models):  # noqa: F811
     x = torch.rand(3, 3, 8, 8) * 2 - 1
     want = torch.nn.functional.adaptive_max_pool2d(net.b8(x), 4).flatten(1)
     assert space.dim == 16 * 4 and torch.allclose(space(x), want, atol=1e-6)
+
+
+def test_dataset_reference_labels_follow_the_order_scoring_reads():
+    from gan_probe.data import load_dataset
+    from gan_probe.metrics.per_class import reference_labels
+    from gan_probe.metrics.sources import open_source
+
+    src = open_source("digits:test")
+    labels, names = reference_labels("digits:test", src, None)
+    ds = load_dataset("digits:test")
+    assert len(labels) == src.n == len(ds) and names == [str(k) for k in range(10)]
+    assert [int(ds[i][1]) for i in (0, 1, 2, len(ds) - 1)] == [int(labels[i]) for i in (0, 1, 2, len(ds) - 1)]
+    assert np.bincount(labels).min() >= 30
