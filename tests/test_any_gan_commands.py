@@ -132,7 +132,8 @@ def test_class_and_psi_reach_score_and_memorization(user_models, capsys):  # noq
     assert code == 0, err
     argv = json.loads((tmp / "analysis" / "memorization" / "summary.json").read_text())["argv"]
     assert argv[:5] == ["gan-probe", "memorization", str(tmp / "C.json"), "--class", "1"]
-    code, _, err = run_cli(["memorization", "digits:test", "--class", 1, "--train", "digits:train"], capsys)
+    code, _, err = run_cli(["memorization", "digits:test", "--class", 1, "--train", "digits:train", "--out",
+                            tmp / "never"], capsys)
     assert code == 1 and "apply to a generator" in err
     code, _, err = run_cli(["fid", tmp / "K1", tmp / "K1", "--psi", 0.5], capsys)
     assert code == 1 and "neither A nor B is a model" in err
