@@ -29,8 +29,14 @@ def checkpoint_dir(run_dir: str | os.PathLike) -> Path:
 
 
 def resolve_checkpoint(path: str | os.PathLike) -> Path:
-    """A checkpoint file, or a RUN_DIR whose latest checkpoint is taken."""
-    p = Path(path)
+    """A checkpoint file, or a RUN_DIR whose latest checkpoint is taken (a
+    :class:`gan_probe.models.cards.ModelSpec` stays one, with its options, on the resolved path)."""
+    p = _resolve(Path(path))
+    with_path = getattr(path, "with_path", None)  # a ModelSpec: keep how to run the model
+    return with_path(p) if with_path is not None else p
+
+
+def _resolve(p: Path) -> Path:
     if p.is_dir():
         for candidate in (checkpoint_dir(p) / LAST, p / LAST):
             if candidate.is_file():

@@ -327,3 +327,17 @@ def test_chosen_layers_and_unknown_layer_names(user_models):
     (tmp / "L.json").write_text(json.dumps({**card, "layers": ["nope"]}))
     with pytest.raises(GanProbeError, match=r"layers \['nope'\] are not layers of this model \(it has: stem, "):
         gan_probe.load_discriminator(tmp / "L.json")
+
+
+def test_default_layers_leave_out_a_sigmoid_logit():
+    """pytorch/examples' D ends Conv2d(ndf * 8, 1, 4, 1, 0), Sigmoid(): the probability is no feature layer."""
+    from torch import nn
+
+    from gan_probe.models.adapters import default_layers
+
+    d = nn.Sequential(nn.Conv2d(1, 4, 4, 2, 1), nn.LeakyReLU(0.2, inplace=True), nn.Conv2d(4, 8, 4, 2, 1),
+                      nn.BatchNorm2d(8), nn.LeakyReLU(0.2, inplace=True), nn.Conv2d(8, 1, 4), nn.Sigmoid())
+    assert default_layers(d) == ["1", "4"]
+    assert default_layers(torch.jit.script(d)) == ["1", "4"]
+    hidden = nn.Sequential(nn.Conv2d(1, 4, 3), nn.Sigmoid(), nn.Conv2d(4, 1, 3))  # a hidden Sigmoid stays
+    assert default_layers(hidden) == ["1"]

@@ -326,7 +326,7 @@ def compute_filters(checkpoint: str | os.PathLike, opts: FilterOptions = FilterO
     from gan_probe.models.sources import is_foreign
 
     foreign = is_foreign(checkpoint)  # a user's D (model card / TorchScript): no run state
-    state = {"path": str(checkpoint)} if foreign else load_checkpoint(checkpoint)
+    state = {"path": checkpoint} if foreign else load_checkpoint(checkpoint)
     d, config = load_discriminator(state["path"], opts.device)
     layer, features = check_layer_and_features(d, opts.layer, list(opts.features))
     if opts.top_k < 1:
@@ -405,7 +405,7 @@ def filters_summary(a: FilterAnalysis, checkpoint: str | os.PathLike, opts: Filt
                 "seed": opts.seed, "random_init_seed": opts.seed,
                 "response": "max over positions of the channel's map after LeakyReLU",
                 "guided_rule": "grad * [input > 0] * [grad > 0] at every LeakyReLU"}
-    results = {"checkpoint": a.state["path"], "step": a.state.get("step"),
+    results = {"checkpoint": str(a.state["path"]), "step": a.state.get("step"),
                "top_k_label_purity": {"trained": purity("trained"), "random": purity("random")},
                "trained": per_feature("trained"), "random": per_feature("random"), "notes": a.notes}
     return runs.new_summary("filters", results, argv=argv, settings=settings,

@@ -334,9 +334,14 @@ def load_feature_spaces(names: str, checkpoint, device) -> tuple[dict, dict]:
     if not wanted:
         raise GanProbeError("features is empty: give auto or a comma list such as pixels,disc", param="features")
     optional = set()
+    spaces, skipped = {}, {}
     if wanted == ["auto"]:
         wanted, optional = ["pixels", "disc", "inception"], {"inception"}
-    spaces, skipped = {}, {}
+        from gan_probe.models.sources import is_foreign
+
+        if is_foreign(checkpoint):  # a user's G (TorchScript, card, pickle) comes without its D
+            wanted.remove("disc")
+            skipped["disc"] = f"{checkpoint} is a generator alone, with no discriminator to read features from"
     for name in dict.fromkeys(wanted):
         try:
             spaces[name] = get_feature_space(name, checkpoint=checkpoint, device=device)

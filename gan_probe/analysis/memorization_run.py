@@ -79,7 +79,7 @@ def default_out_dir(gen: str | os.PathLike) -> Path:
     return Path("memorization-" + str(gen).replace(":", "-").replace(os.sep, "-"))
 
 
-def choose_geometry(gen: str, train: str, image_size: int) -> Geometry:
+def choose_geometry(gen, train: str, image_size: int) -> Geometry:
     """The resolution every set is compared at (see the module docstring)."""
     from gan_probe.data import dataset_channels, dataset_image_size, list_images, open_image, parse_dataset
 
@@ -213,8 +213,12 @@ def collect(role: str, source: str, kind: str, batches, space, d=None, geo: Geom
 def compute_memorization(gen: str, train: str, test: str | None = None, *, features: str = "pixels",
                          n: int = 1000, seed: int = 0, image_size: int = 0, batch_size: int = 256,
                          device: str | torch.device = "cpu", data_root=None, download: bool = False,
-                         settings: MemorizationSettings = MemorizationSettings(), progress: bool = False) -> dict:
+                         settings: MemorizationSettings = MemorizationSettings(), disc=None,
+                         progress: bool = False) -> dict:
     """Load GEN / TRAIN / TEST, extract features, compute every statistic (``progress``: on stderr).
+    ``disc``: the discriminator whose features ``disc`` / ``random-disc`` use (default: GEN's own, a
+    gan-probe checkpoint's D); any model source (a card, TorchScript file), so a generator gan-probe
+    did not train has one too.
 
     Returns ``{"summary", "per_sample", "sets"}`` (``sets``: role -> :class:`ImageSet`).
     """
@@ -224,15 +228,20 @@ def compute_memorization(gen: str, train: str, test: str | None = None, *, featu
     d = init_distributed(str(device))  # under torchrun: this process's device, the group joined
     dev = d.device
     kind = gen_kind(gen)
-    geo = choose_geometry(str(gen), train, image_size)
-    checkpoint = str(gen) if kind == "checkpoint" else None
+    if kind != "checkpoint" and getattr(gen, "has_options", lambda: False)():
+        raise GanProbeError(f"{gen} is not a model: class_index, psi and trust_pickle apply to a generator")
+    geo = choose_geometry(gen, train, image_size)
+    checkpoint = gen if kind == "checkpoint" else None  # a model spec keeps --class / --psi / --trust-pickle
+    if disc is not None:
+        geo = _disc_geometry(disc, features, geo, kind == "checkpoint")
+        checkpoint = disc
     extra = {"image_size": geo.image_size, "channels": geo.channels} if features == "pixels" else {}
     from gan_probe.distributed import on_every_rank
 
     space = on_every_rank(lambda: get_feature_space(features, checkpoint=checkpoint, device=dev, **extra), d)
 
     if kind == "checkpoint":
-        gen_batches = _generated_batches(str(gen), n, seed, batch_size, dev, d)
+        gen_batches = _generated_batches(gen, n, seed, batch_size, dev, d)
     else:
         gen_batches = _dataset_batches(str(gen), geo, batch_size, data_root, download, "GEN", d)
     sets = {"gen": collect("GEN", str(gen), kind, gen_batches, space, d, geo, progress),
@@ -252,13 +261,29 @@ def compute_memorization(gen: str, train: str, test: str | None = None, *, featu
     s["notes"] = [note for st in sets.values() for note in st.notes] + s["notes"]
     s.update({
         "gen": str(gen), "gen_kind": kind, "train": train, "test": test, "features": features,
+        "disc": None if disc is None else str(disc),
         "feature_description": space.description, "image_size": geo.image_size, "channels": geo.channels,
         "resolution_from": geo.origin, "seed": seed if kind == "checkpoint" else None,
         "n_requested": n if kind == "checkpoint" else None, "settings": run_settings.to_dict(),
         "most_suspicious": _most_suspicious(res["per_sample"], sets, 10),
     })
     res["sets"] = sets
+    res["model"] = gen if kind == "checkpoint" else None
     return res
+
+
+def _disc_geometry(disc, features: str, geo: Geometry, gen_is_model: bool) -> Geometry:
+    """The comparison geometry with a separate discriminator: G's, which D must take; else D's."""
+    from gan_probe.models.sources import model_info
+
+    if features not in ("disc", "random-disc"):
+        raise GanProbeError(f"disc names the discriminator whose features disc / random-disc use; features is "
+                            f"{features!r}", param="disc")
+    d = model_info(disc, "discriminator")
+    if gen_is_model and (d.image_size, d.channels) != (geo.image_size, geo.channels):
+        raise GanProbeError(f"the discriminator {disc} takes {d.channels} x {d.image_size}px images but GEN makes "
+                            f"{geo.channels} x {geo.image_size}px", param="disc")
+    return geo if gen_is_model else Geometry(d.image_size, d.channels, "the discriminator")
 
 
 def _most_suspicious(per: dict, sets: dict, count: int) -> list[dict]:
@@ -293,7 +318,7 @@ def write_outputs(res: dict, out_dir: str | os.PathLike, *, grid_rows: int = 8, 
     s["out"] = str(out)
     s["files"] = {k: str(v) for k, v in files.items()} | {"summary": str(out / runs.SUMMARY_FILE)}
     s["command"] = "memorization"
-    summary = runs.new_summary("memorization", s, argv=_command_line(s, out), settings=s["settings"],
+    summary = runs.new_summary("memorization", s, argv=_command_line(s, out, res.get("model")), settings=s["settings"],
                                provenance=runs.provenance(s["gen"] if s["gen_kind"] == "checkpoint" else None,
                                                           gen=s["gen"], train=s["train"], test=s["test"]),
                                seed=s["seed"], paper_figure=PAPER_FIGURE)
@@ -301,7 +326,7 @@ def write_outputs(res: dict, out_dir: str | os.PathLike, *, grid_rows: int = 8, 
     return summary
 
 
-def _command_line(s: dict, out: Path) -> list[str]:
+def _command_line(s: dict, out: Path, model=None) -> list[str]:
     """The ``gan-probe memorization`` line that redoes the run recorded in summary ``s``."""
     from gan_probe import runs
 
@@ -310,10 +335,11 @@ def _command_line(s: dict, out: Path) -> list[str]:
     flags = {"train": s["train"], "test": s["test"],
              "features": None if s["features"] == "pixels" else s["features"],
              "n": s["n_requested"] if checkpoint else None, "seed": s["seed"] or None,
-             "image_size": None if checkpoint else s["image_size"]}
+             "image_size": None if checkpoint or s.get("disc") else s["image_size"], "disc": s.get("disc")}
     flags.update({name: s["settings"][name] for name in ("k", "alpha", "n_rel", "copy_quantile", "ct_cells")
                   if s["settings"][name] != getattr(default, name)})
-    return runs.command_line("memorization", s["gen"], **flags, out=out)
+    return runs.command_line("memorization", model if checkpoint and model is not None else s["gen"], **flags,
+                             out=out)
 
 
 def run_memorization(gen: str, train: str, test: str | None = None, *, out: str | os.PathLike | None = None,

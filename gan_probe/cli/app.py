@@ -43,6 +43,14 @@ def model_spec(checkpoint: Path, class_index: int | None = None, psi: float = 1.
     from gan_probe.models.sources import ModelSpec
 
     return ModelSpec(checkpoint, class_index=class_index, psi=psi, trust_pickle=trust_pickle)
+
+
+def source_spec(text: str, class_index: int | None = None, psi: float = 1.0, trust_pickle: bool = False):
+    """A source argument that may name a generator (score, fid, memorization): the text as given, or a
+    model spec when --class / --psi / --trust-pickle are set (a source that is no model then says so)."""
+    if class_index is None and psi == 1.0 and not trust_pickle:
+        return text
+    return model_spec(Path(text), class_index, psi, trust_pickle)
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto | cpu | cuda | cuda:N | mps.")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed; every sample is tied to it.")]
 BatchSizeOpt = Annotated[int, typer.Option("--batch-size", min=1, help="Images per batch.")]

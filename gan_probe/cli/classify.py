@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from gan_probe.cli.app import BatchSizeOpt, CheckpointArg, DataRootOpt, DeviceOpt, JsonOpt, SeedOpt, app
+from gan_probe.cli.app import (BatchSizeOpt, CheckpointArg, DataRootOpt, DeviceOpt, JsonOpt, SeedOpt,
+                               TrustPickleOpt, app, model_spec)
 
 FEATURES_HELP = ("A feature space, by name in gan_probe.features' registry: disc (the paper's: D's conv layers "
                  "max-pooled to 4x4), random-disc (the untrained control), or any other registered one (an unknown "
@@ -79,6 +80,7 @@ def classify(
     batch_size: BatchSizeOpt = 256,
     data_root: DataRootOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    trust_pickle: TrustPickleOpt = False,
 ) -> None:
     """Linear L2-SVM on a GAN's discriminator features (paper section 5.1, Tables 1 and 2)."""
     from gan_probe.analysis.classify import BASELINES, ClassifyOptions, run_classify
@@ -92,7 +94,7 @@ def classify(
                            store_dtype=store, use_cache=not no_cache, chunk_bytes=chunk_mb << 20,
                            progress=not (quiet or json_out))
     try:
-        summary = run_classify(checkpoint, features, dataset, opts, out=out)
+        summary = run_classify(model_spec(checkpoint, trust_pickle=trust_pickle), features, dataset, opts, out=out)
     except GanProbeError as e:
         if e.param in FLAGS:  # name the flag this command gives that parameter
             raise type(e)(e.for_cli(FLAGS)) from e  # (the same type: an error every torchrun rank raised stays one)

@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from gan_probe.cli.app import BatchSizeOpt, CheckpointArg, DataRootOpt, DeviceOpt, DownloadOpt, JsonOpt, app
+from gan_probe.cli.app import (BatchSizeOpt, CheckpointArg, DataRootOpt, DeviceOpt, DownloadOpt, JsonOpt,
+                               TrustPickleOpt, app, model_spec)
 
 
 @app.command(epilog="""Examples:
@@ -42,6 +43,7 @@ def filters(
     data_root: DataRootOpt = None,
     download: DownloadOpt = False,
     json_out: JsonOpt = False,
+    trust_pickle: TrustPickleOpt = False,
 ) -> None:
     """What D's features respond to: guided backpropagation of their maximal responses (paper Fig. 5)."""
     from gan_probe import runs
@@ -49,7 +51,7 @@ def filters(
     from gan_probe.device import resolve_device
 
     out_dir = out or runs.default_out(checkpoint, "filters")
-    summary = visualize_filters(checkpoint, out_dir, layer=layer, features=parse_features(features), top_k=top_k,
+    summary = visualize_filters(model_spec(checkpoint, trust_pickle=trust_pickle), out_dir, layer=layer, features=parse_features(features), top_k=top_k,
                                 dataset=dataset, n_images=n_images, seed=seed, batch_size=batch_size,
                                 device=resolve_device(device), data_root=data_root, download=download)
     from rich.console import Console

@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from gan_probe.cli.app import BatchSizeOpt, DataRootOpt, DeviceOpt, DownloadOpt, JsonOpt, SeedOpt, app
+from gan_probe.cli.app import (BatchSizeOpt, ClassOpt, DataRootOpt, DeviceOpt, DownloadOpt, JsonOpt, PsiOpt,
+                               SeedOpt, TrustPickleOpt, app, model_spec, source_spec)
 
 
 @app.command(epilog="""Examples:
@@ -57,6 +58,13 @@ def memorization(
     batch_size: BatchSizeOpt = 256,
     data_root: DataRootOpt = None,
     download: DownloadOpt = False,
+    class_index: ClassOpt = None,
+    psi: PsiOpt = 1.0,
+    trust_pickle: TrustPickleOpt = False,
+    disc: Annotated[Path | None, typer.Option("--disc", help="The discriminator --features disc / random-disc "
+                                              "read (default: GEN's own, a gan-probe checkpoint's D): a card or "
+                                              "TorchScript file, for a GEN gan-probe did not train or a "
+                                              "folder.")] = None,
 ) -> None:
     """Which samples copy a training image, and does the model copy or underfit as a whole."""
     from gan_probe.analysis.memorization import MemorizationSettings
@@ -64,9 +72,10 @@ def memorization(
 
     settings = MemorizationSettings(k=k, alpha=alpha, n_rel=n_rel, copy_quantile=copy_quantile,
                                     ct_cells=ct_cells, seed=seed)
-    s = run_memorization(gen, train, test, out=out, features=features, n=n, seed=seed, image_size=image_size,
+    s = run_memorization(source_spec(gen, class_index, psi, trust_pickle), train, test, out=out, features=features, n=n, seed=seed, image_size=image_size,
                          batch_size=batch_size, device=device, data_root=data_root, download=download,
-                         settings=settings, progress=not json_out)
+                         settings=settings, disc=model_spec(disc, trust_pickle=trust_pickle) if disc else None,
+                         progress=not json_out)
     if s is None:  # torchrun, rank > 0: rank 0 writes and prints
         return
     if json_out:

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from gan_probe.cli.app import JsonOpt, app
+from gan_probe.cli.app import ClassOpt, JsonOpt, PsiOpt, TrustPickleOpt, app
 
 
 @app.command(epilog="""Examples:
@@ -19,13 +19,17 @@ from gan_probe.cli.app import JsonOpt, app
 
   gan-probe report runs/digits --out /tmp/digits.html --pdf
 
+  gan-probe report mygan/G.ts --disc mygan/D.json --dataset digits --run-missing   # a model you trained
+
 Sections: training samples over epochs (paper Figs. 2-3) and curves; score (FID/IS/KID); memorization;
 walk (Fig. 4); arithmetic (Figs. 7-8); filters (Fig. 5); classify (Tables 1-2). Every image is embedded:
 the file opens with no network.
 """)
 def report(
-    run_dir: Annotated[Path, typer.Argument(help="The RUN_DIR `gan-probe train --out` wrote.", metavar="RUN_DIR",
-                                            show_default=False)],
+    run_dir: Annotated[Path, typer.Argument(help="The RUN_DIR `gan-probe train --out` wrote, or a model file "
+                                            "gan-probe did not train (TorchScript + sidecar, card, pickle): its "
+                                            "folder's analysis/ is reported (docs/your-model.md).",
+                                            metavar="RUN_DIR|MODEL", show_default=False)],
     out: Annotated[Path | None, typer.Option("--out", help="HTML file to write (default: RUN_DIR/report.html).")]
     = None,
     run_missing: Annotated[bool, typer.Option("--run-missing", help="Run the missing offline analyses first "
@@ -34,11 +38,22 @@ def report(
     pdf: Annotated[bool, typer.Option("--pdf", help="Also print the page to a PDF beside it (needs a Chromium "
                                                     "or Chrome binary on PATH).")] = False,
     json_out: JsonOpt = False,
+    gen: Annotated[Path | None, typer.Option("--gen", help="MODEL is a discriminator: the generator the "
+                                             "G analyses (score, memorization, walk, arithmetic) use.")] = None,
+    disc: Annotated[Path | None, typer.Option("--disc", help="MODEL is a generator: the discriminator filters "
+                                              "and classify use (a card or TorchScript file).")] = None,
+    dataset: Annotated[str | None, typer.Option("--dataset", help="MODEL's data (digits, cifar10, a folder): "
+                                                "score's --ref, memorization's --train/--test, classify's "
+                                                "--dataset.")] = None,
+    class_index: ClassOpt = None,
+    psi: PsiOpt = 1.0,
+    trust_pickle: TrustPickleOpt = False,
 ) -> None:
     """Write one self-contained HTML report of a run, laid out like the DCGAN paper's figures."""
     from gan_probe.report import write_report
 
-    info = write_report(run_dir, out, run_missing)
+    info = write_report(run_dir, out, run_missing, gen=gen, disc=disc, dataset=dataset, class_index=class_index,
+                        psi=psi, trust_pickle=trust_pickle)
     if pdf:
         from gan_probe.report.pdf import html_to_pdf
 

@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from gan_probe.cli.app import BatchSizeOpt, DataRootOpt, DeviceOpt, JsonOpt, SeedOpt, app, registry_help
+from gan_probe.cli.app import (BatchSizeOpt, ClassOpt, DataRootOpt, DeviceOpt, JsonOpt, PsiOpt, SeedOpt,
+                               TrustPickleOpt, app, registry_help, source_spec)
 
 SOURCE_HELP = ("An image folder (recursive), a .npz of statistics (mu, sigma: pytorch-fid, clean-fid, ADM, "
                "gan-probe stats), a .npz image array (arr_0) or .npy, a .zip / .tar of images, a checkpoint or "
@@ -73,6 +74,9 @@ def fid(
     skip_bad: SkipBadOpt = False,
     data_root: DataRootOpt = None,
     out: OutOpt = None,
+    class_index: ClassOpt = None,
+    psi: PsiOpt = 1.0,
+    trust_pickle: TrustPickleOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Fréchet Inception Distance between A and B: pytorch-fid's network, weights and numbers."""
@@ -80,7 +84,21 @@ def fid(
 
     opts = _options(batch_size, device, num_workers, n, seed, dims, inception_weights, download, no_cache,
                     skip_bad, data_root, json_out, protocol=protocol)
+    a, b = _model_sides(a, b, class_index, psi, trust_pickle)
     _emit(run_score(a, b, None, opts, command="fid", save_stats=save_stats, out=out), json_out, "FID")
+
+
+def _model_sides(a: str, b: str, class_index, psi, trust_pickle):
+    """fid's sides, each with --class / --psi / --trust-pickle when it names a model (either may be one)."""
+    if source_spec(a, class_index, psi, trust_pickle) is a:  # no model option: nothing to look at (two .npz
+        return [a, b]                                            # files stay torch-free)
+    from gan_probe.errors import GanProbeError
+    from gan_probe.models.sources import names_model
+
+    sides = [source_spec(x, class_index, psi, trust_pickle) if names_model(x) else x for x in (a, b)]
+    if all(isinstance(x, str) for x in sides):
+        raise GanProbeError("--class, --psi and --trust-pickle apply to a generator, and neither A nor B is a model")
+    return sides
 
 
 def _metrics_option() -> dict:
@@ -106,6 +124,8 @@ def _metrics_option() -> dict:
   gan-probe score fake/ --ref real/ --features clip --metrics cmmd                      # CMMD
 
   gan-probe score fake/ --ref real/ --metrics fid --fd-inf                             # FID-infinity
+
+  gan-probe score G.json --ref real_by_class/ --per-class --metrics fid              # intra-FID (conditional G)
 """)
 def score(
     ctx: typer.Context,
@@ -139,6 +159,12 @@ def score(
     skip_bad: SkipBadOpt = False,
     data_root: DataRootOpt = None,
     out: OutOpt = None,
+    per_class: Annotated[bool, typer.Option("--per-class", help="Conditional GEN: each class's metrics against "
+                                            "the same class of a labelled REF (a dataset, or a folder with one "
+                                            "sub-folder per class), and their mean (intra-FID).")] = False,
+    class_index: ClassOpt = None,
+    psi: PsiOpt = 1.0,
+    trust_pickle: TrustPickleOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
     """FID, Inception Score, KID, precision/recall, density/coverage in one feature pass per source
@@ -147,7 +173,8 @@ def score(
 
     opts = _options(batch_size, device, num_workers, n, seed, dims, inception_weights, download, no_cache,
                     skip_bad, data_root, json_out, features=features, encoder_weights=weights, protocol=protocol,
-                    ci=ci, ci_rounds=ci_rounds, fd_inf=fd_inf)
+                    ci=ci, ci_rounds=ci_rounds, fd_inf=fd_inf, per_class=per_class)
+    gen = source_spec(gen, class_index, psi, trust_pickle)
     from click.core import ParameterSource
 
     if ctx.get_parameter_source("metrics") in (ParameterSource.DEFAULT, None):
@@ -180,6 +207,20 @@ def _print_table(result: dict, title: str, saved: Path | None) -> None:
     sha = p.get("weights_sha256")
     where = f"{space}" + (f", sha256 {sha[:12]}" if sha else "") + (f", {p['resize_protocol']}"
                                                                     if p.get("resize_protocol") else "")
+    if result.get("per_class"):
+        from gan_probe.metrics.per_class import per_class_table
+
+        columns, rows = per_class_table(result)
+        t = Table(title=f"{title} per class (mean = intra-class mean; {where})", show_header=True)
+        for i, c in enumerate(columns):
+            t.add_column(c, justify="left" if i == 0 else "right")
+        for r in rows:
+            t.add_row(*r)
+        console.print(t)
+        _print_sides(console, result, title, p, sha, space)
+        if saved:
+            console.print(f"summary written to {saved}", highlight=False)
+        return
     t = Table(title=title, show_header=True)
     t.add_column("metric")
     t.add_column("value" + (f" [{result['ci'] and next(iter(result['ci'].values()))['ci']:.0%} CI]"
@@ -194,6 +235,14 @@ def _print_table(result: dict, title: str, saved: Path | None) -> None:
     for c in result.get("sample_size", []):
         style = "[yellow]too small:[/] " if c["too_small"] else ""
         console.print(f"{style}{c['source']}: {c['note']}", highlight=False, soft_wrap=True)
+    _print_sides(console, result, title, p, sha, space)
+    if result.get("saved_stats"):
+        console.print(f"statistics written to {result['saved_stats']}", highlight=False)
+    if saved:
+        console.print(f"summary written to {saved}", highlight=False)
+
+
+def _print_sides(console, result: dict, title: str, p: dict, sha, space: str) -> None:
     names = ("A", "B") if title == "FID" else ("GEN", "REF")  # fid A B / score GEN --ref REF
     sides = [(names[0], result["gen"])]
     if result.get("ref"):
@@ -207,9 +256,7 @@ def _print_table(result: dict, title: str, saved: Path | None) -> None:
     for name, s in sides:
         n = "statistics file" if s["n"] is None else f"N = {s['n']}"
         extra = f", seed {s['seed']}" if "seed" in s else ""
+        if "n_per_class" in s:
+            n = f"N = {s['n_per_class']} per class"
         console.print(f"{name}: {s['source']} ({s['kind']}, {n}{extra}{', cached' if s['cached'] else ''})",
                       highlight=False, soft_wrap=True)
-    if result.get("saved_stats"):
-        console.print(f"statistics written to {result['saved_stats']}", highlight=False)
-    if saved:
-        console.print(f"summary written to {saved}", highlight=False)

@@ -50,6 +50,7 @@ class ScoreOptions:
     ci: float | None = None  # bootstrap interval level (e.g. 0.95) for every metric computed from features
     ci_rounds: int = 100
     fd_inf: bool = False  # also FD-infinity (Chong & Forsyth 2020)
+    per_class: bool = False  # conditional GEN: each class against the same class of REF (gan_probe.metrics.per_class)
 
 
 def score_spaces(space: str | None = None) -> list[str]:
@@ -106,6 +107,12 @@ def compute_scores(gen: str | os.PathLike, ref: str | os.PathLike | None, metric
         if Path(save_stats).suffix != ".npz":
             raise GanProbeError(f"save_stats must be a .npz path (got {save_stats})", param="save_stats")
         check_writable(save_stats)  # before the feature passes, not after
+    if opts.per_class:
+        if save_stats:
+            raise GanProbeError("save_stats is one GEN's statistics; per_class has one per class", param="save_stats")
+        from gan_probe.metrics.per_class import compute_per_class
+
+        return compute_per_class(gen, ref, metrics, opts)
     src_kw = dict(n=opts.n, seed=opts.seed, skip_bad=opts.skip_bad, data_root=opts.data_root,
                   download=opts.data_download)
     gen_src = open_source(gen, **src_kw)
@@ -437,7 +444,7 @@ def _side_summary(r) -> dict:
 _FLAGS = {"batch_size": "batch_size", "device": "device", "num_workers": "num_workers", "n": "n", "seed": "seed",
           "dims": "dims", "weights": "inception_weights", "download": "download", "skip_bad": "skip_bad",
           "data_root": "data_root", "features": "features", "encoder_weights": "weights", "protocol": "protocol",
-          "ci": "ci", "ci_rounds": "ci_rounds", "fd_inf": "fd_inf"}
+          "ci": "ci", "ci_rounds": "ci_rounds", "fd_inf": "fd_inf", "per_class": "per_class"}
 
 
 def run_score(gen: str | os.PathLike, ref: str | os.PathLike | None, metrics: str | Iterable[str] | None = None,
@@ -481,8 +488,13 @@ def run_score(gen: str | os.PathLike, ref: str | os.PathLike | None, metrics: st
 
 
 def default_out_dir(gen: str | os.PathLike) -> Path | None:
-    """``<RUN_DIR>/analysis/score`` when GEN is a RUN_DIR or one of its checkpoints, else None."""
+    """``<RUN_DIR>/analysis/score`` when GEN is a RUN_DIR or one of its checkpoints; ``analysis/score``
+    beside a loose model file (TorchScript, card, pickle), as every other analysis of it; else None."""
     from gan_probe import runs
 
     run_dir = runs.find_run_dir(gen)
+    if run_dir is None and Path(gen).is_file():
+        from gan_probe.models.sources import is_foreign
+
+        run_dir = Path(gen).parent if is_foreign(gen) else None
     return run_dir / runs.ANALYSIS_DIR / "score" if run_dir is not None else None

@@ -99,14 +99,17 @@ def open_source(spec: str | os.PathLike, *, n: int = 10_000, seed: int = 0, skip
         return _array_source(text, p, None)
     if low.endswith(".zip") or low.endswith(TAR_SUFFIXES):
         return _archive_source(text, p, skip_bad)
+    model = spec if hasattr(spec, "cli_options") else p  # a ModelSpec carries --class / --psi / --trust-pickle
     if p.is_dir() and ((p / "checkpoints" / "last.pt").is_file() or (p / "last.pt").is_file()):
-        return _checkpoint_source(text, p, n, seed)
+        return _checkpoint_source(text, model, n, seed)
     if p.is_file() and p.suffix.lower() in CHECKPOINT_SUFFIXES:
-        return _checkpoint_source(text, p, n, seed)
+        return _checkpoint_source(text, model, n, seed)
     from gan_probe.models.sources import is_foreign
 
     if is_foreign(p):  # a TorchScript file, model card or StyleGAN pickle: a generator too
-        return _checkpoint_source(text, p, n, seed)
+        return _checkpoint_source(text, model, n, seed)
+    if model is not p and model.has_options():
+        raise GanProbeError(f"{text} is not a model: class_index, psi and trust_pickle apply to a generator")
     if p.is_dir():
         return _folder_source(text, p, skip_bad)
     if p.exists():

@@ -35,11 +35,8 @@ channels, output outside the declared range, NaN, a z of the wrong size are one
 
 from __future__ import annotations
 
-import hashlib
 import importlib
-import json
-import os
-from dataclasses import dataclass, field
+import warnings
 from pathlib import Path
 from typing import Any, Callable
 
@@ -47,282 +44,15 @@ import torch
 from torch import nn
 
 from gan_probe.errors import GanProbeError
-
-KINDS = ("generator", "discriminator")
-RANGES = ((-1.0, 1.0), (0.0, 1.0), (0.0, 255.0))
-ACTIVATIONS = ("ReLU", "LeakyReLU", "ELU", "GELU", "SiLU", "PReLU", "ReLU6", "SELU", "CELU", "Mish", "Tanh",
-               "Sigmoid", "Hardswish", "Softplus")
-
-
-class ModelSpec(os.PathLike):
-    """A model path plus how to run it: ``class_index`` (conditional G: the class every sample
-    gets; None: each sample's class is derived from its z), ``psi`` (StyleGAN truncation),
-    ``trust_pickle`` (allow unpickling a StyleGAN pickle). ``str()`` / ``os.fspath()`` give the
-    path, so a spec goes wherever a checkpoint path went."""
-
-    def __init__(self, path: str | os.PathLike, *, class_index: int | None = None, psi: float = 1.0,
-                 trust_pickle: bool = False):
-        self.path = Path(path)
-        self.class_index = class_index
-        self.psi = psi
-        self.trust_pickle = trust_pickle
-
-    def __fspath__(self) -> str:
-        return str(self.path)
-
-    def __str__(self) -> str:
-        return str(self.path)
-
-    def cli_options(self) -> dict:
-        """The command-line options that reproduce this spec (those not at their default)."""
-        return {"class": self.class_index, "psi": None if self.psi == 1.0 else self.psi,
-                "trust_pickle": self.trust_pickle}
-
-    def __repr__(self) -> str:
-        return f"ModelSpec({str(self.path)!r}, class_index={self.class_index}, psi={self.psi})"
+# re-exported: the names this module always offered (tests, gan_probe.models.stylegan, users' code)
+from gan_probe.models.adapters import (ACTIVATIONS, DiscriminatorAdapter, GeneratorAdapter,  # noqa: F401
+                                       check_discriminator, check_generator, default_layers, labels_from_z,
+                                       module_type, sequential_layers)
+from gan_probe.models.cards import (KINDS, RANGES, ModelInfo, ModelSpec, _fail, _key, _rel, as_spec,  # noqa: F401
+                                    file_digest, info_from_card, read_card)
 
 
-def as_spec(spec: str | os.PathLike | ModelSpec) -> ModelSpec:
-    return spec if isinstance(spec, ModelSpec) else ModelSpec(spec)
-
-
-@dataclass
-class ModelInfo:
-    """What the analyses need to know about a model (DCGANConfig's field names where shared)."""
-
-    kind: str
-    source: str
-    nz: int = 0
-    z_shape: tuple[int, ...] = ()
-    z_dist: str = "normal"
-    image_size: int = 0
-    channels: int = 0
-    num_classes: int = 0
-    output_range: tuple[float, float] = (-1.0, 1.0)
-    layers: list[str] | None = None
-    fingerprint: str = ""  # sha256 over the model's content (files it was built from)
-    path: str = ""
-    card: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict:
-        return {"kind": self.kind, "source": self.source, "z_dim": self.nz, "z_shape": list(self.z_shape),
-                "z_dist": self.z_dist, "image_size": self.image_size, "channels": self.channels,
-                "num_classes": self.num_classes, "output_range": list(self.output_range), "layers": self.layers}
-
-
-# ------------------------------------------------------------------ adapters
-def labels_from_z(z: torch.Tensor, num_classes: int) -> torch.Tensor:
-    """A class per row of z, a function of that row's bytes only (so sample i of seed s keeps its
-    class whatever n or the batch size)."""
-    rows = z.detach().float().cpu().contiguous().numpy()
-    return torch.tensor([int.from_bytes(hashlib.blake2b(r.tobytes(), digest_size=8).digest(), "little")
-                         % num_classes for r in rows], dtype=torch.int64)
-
-
-class GeneratorAdapter(nn.Module):
-    """Flat z (N x nz) -> images in [-1, 1], whatever the model's z shape, labels and range."""
-
-    def __init__(self, net: nn.Module, info: ModelInfo, call: Callable | None = None,
-                 class_index: int | None = None):
-        super().__init__()
-        self.net = net
-        self.info = info
-        self.call = call or _plain_call
-        self.class_index = class_index
-
-    def labels(self, z: torch.Tensor) -> torch.Tensor | None:
-        k = self.info.num_classes
-        if not k:
-            return None
-        if self.class_index is not None:
-            return torch.full((len(z),), self.class_index, dtype=torch.int64, device=z.device)
-        return labels_from_z(z, k).to(z.device)
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        x = z.reshape(len(z), *self.info.z_shape)
-        out = self.call(self.net, x, self.labels(z))
-        lo, hi = self.info.output_range
-        return (out.float() - lo) * (2.0 / (hi - lo)) - 1.0
-
-
-def _plain_call(net, z, labels):
-    return net(z) if labels is None else net(z, labels)
-
-
-class DiscriminatorAdapter(nn.Module):
-    """A user's D: ``forward(images in [-1, 1])`` and ``features(images)``, the maps of
-    ``info.layers`` (forward hooks on an eager model; a TorchScript ``nn.Sequential`` is run
-    layer by layer, as TorchScript modules take no hooks)."""
-
-    def __init__(self, net: nn.Module, info: ModelInfo):
-        super().__init__()
-        self.net = net
-        self.info = info
-
-    def scale(self, images: torch.Tensor) -> torch.Tensor:
-        lo, hi = self.info.output_range
-        return (images.float() + 1.0) * ((hi - lo) / 2.0) + lo
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.net(self.scale(images))
-
-    def features(self, images: torch.Tensor) -> list[torch.Tensor]:
-        x = self.scale(images)
-        wanted = list(self.info.layers or [])
-        if isinstance(self.net, torch.jit.ScriptModule):
-            got = {}
-            for name, m in sequential_layers(self.net, self.info.path):
-                x = m(x)
-                if name in wanted:
-                    got[name] = x
-                if len(got) == len(wanted):
-                    break
-            return [got[n] for n in wanted]
-        modules = dict(self.net.named_modules())
-        got: dict[str, torch.Tensor] = {}
-        hooks = [modules[n].register_forward_hook(lambda m, i, o, n=n: got.setdefault(n, o)) for n in wanted]
-        try:
-            self.net(x)
-        finally:
-            for h in hooks:
-                h.remove()
-        return [got[n] for n in wanted]
-
-
-    # ---- what `gan-probe filters` needs of a user's D
-    def widths(self) -> list[int]:
-        """Channels of each feature layer (one probe forward)."""
-        info = self.info
-        with torch.no_grad():
-            x = torch.zeros(1, info.channels, info.image_size, info.image_size,
-                            device=next(self.net.parameters()).device)
-            return [int(m.shape[1]) for m in self.features(x)]
-
-    def first_conv(self) -> nn.Module:
-        for _, m in self.net.named_modules():
-            if module_type(m) == "Conv2d":
-                return m
-        raise GanProbeError(f"{self.info.path}: the discriminator has no Conv2d layer to show the filters of")
-
-    def check_guidable(self) -> None:
-        """Guided backprop swaps each ReLU / LeakyReLU module for its guided rule; a TorchScript model
-        or any other activation module is a clear error naming it."""
-        if isinstance(self.net, torch.jit.ScriptModule):
-            raise GanProbeError(f"{self.info.path}: guided backprop replaces the model's rectifiers, which a "
-                                "TorchScript model does not allow; give a factory card (docs/your-model.md)")
-        other = [(n, module_type(m)) for n, m in self.net.named_modules()
-                 if module_type(m) in ACTIVATIONS and module_type(m) not in ("ReLU", "LeakyReLU")]
-        if other:
-            n, t = other[0]
-            raise GanProbeError(f"{self.info.path}: guided backprop handles ReLU and LeakyReLU; layer {n!r} is a "
-                                f"{t}, whose guided rule gan-probe does not define")
-
-
-def module_type(m: nn.Module) -> str:
-    return getattr(m, "original_name", None) or type(m).__name__
-
-
-def sequential_layers(net: nn.Module, where: str) -> list[tuple[str, nn.Module]]:
-    """The leaf layers of a (nested) ``nn.Sequential`` in order; anything else is an error."""
-    if module_type(net) != "Sequential":
-        raise GanProbeError(f"{where}: a TorchScript discriminator takes no forward hooks, so gan-probe reads its "
-                            f"features by running it layer by layer, which needs an nn.Sequential (found "
-                            f"{module_type(net)} with its own forward); give a factory card instead")
-    out = []
-    for name, child in net.named_children():
-        if module_type(child) == "Sequential":
-            out += [(f"{name}.{n}", m) for n, m in sequential_layers(child, where)]
-        else:
-            out.append((name, child))
-    return out
-
-
-def default_layers(net: nn.Module) -> list[str]:
-    """Every conv's output after its activation: the first activation module after each conv
-    (before the next conv); a conv with none after it (the logit) is left out. With no
-    activation modules at all (functional activations), every conv but the last."""
-    order = [(n, module_type(m)) for n, m in net.named_modules() if n]
-    if isinstance(net, torch.jit.ScriptModule):
-        order = [(n, module_type(m)) for n, m in sequential_layers(net, "the model")]
-    convs = [i for i, (_, t) in enumerate(order) if t == "Conv2d"]
-    layers = []
-    for j, i in enumerate(convs):
-        stop = convs[j + 1] if j + 1 < len(convs) else len(order)
-        act = next((n for n, t in order[i + 1:stop] if t in ACTIVATIONS), None)
-        if act is not None:
-            layers.append(act)
-    if not layers:
-        layers = [order[i][0] for i in convs[:-1]] or [order[i][0] for i in convs]
-    return layers
-
-
-# ------------------------------------------------------------------ card reading
-def _fail(where: str, what: str) -> GanProbeError:
-    return GanProbeError(f"{where}: {what}")
-
-
-def _key(card: dict, name: str, where: str, kind: type | tuple = int):
-    if name not in card:
-        raise _fail(where, f"missing key {name!r} (see docs/your-model.md for the card keys)")
-    v = card[name]
-    if not isinstance(v, kind) or isinstance(v, bool):
-        raise _fail(where, f"{name!r} must be {getattr(kind, '__name__', kind)} (found {v!r})")
-    return v
-
-
-def info_from_card(card: dict, where: str, kind: str, source: str) -> ModelInfo:
-    """A :class:`ModelInfo` from card keys, each checked (missing key, bad value: one line)."""
-    if card.get("kind", kind) != kind:
-        raise _fail(where, f"is a {card.get('kind')} card; this needs a {kind}")
-    rng = tuple(float(v) for v in card.get("output_range", card.get("input_range", [-1, 1])))
-    if rng not in RANGES:
-        raise _fail(where, f"output_range must be one of [-1, 1], [0, 1], [0, 255] (found {list(rng)})")
-    info = ModelInfo(kind, source, output_range=rng, image_size=_key(card, "image_size", where),
-                     channels=_key(card, "channels", where), num_classes=int(card.get("num_classes", 0)),
-                     path=where, card=card)
-    if kind == "generator":
-        info.nz = _key(card, "z_dim", where)
-        shape = card.get("z_shape", [info.nz])
-        if not isinstance(shape, list) or not shape or int(torch.tensor(shape).prod()) != info.nz:
-            raise _fail(where, f"z_shape {shape!r} must be a list whose product is z_dim {info.nz}")
-        info.z_shape = tuple(int(s) for s in shape)
-        info.z_dist = card.get("z_dist", "normal")
-        if info.z_dist not in ("normal", "uniform"):
-            raise _fail(where, f"z_dist must be normal or uniform (found {info.z_dist!r})")
-    else:
-        layers = card.get("layers")
-        if layers is not None and (not isinstance(layers, list) or not all(isinstance(s, str) for s in layers)):
-            raise _fail(where, f"layers must be a list of layer names (found {layers!r})")
-        info.layers = layers
-    return info
-
-
-def read_card(path: Path) -> dict:
-    try:
-        card = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise GanProbeError(f"model card not found: {path}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise GanProbeError(f"{path} is not a JSON model card ({e})") from None
-    if not isinstance(card, dict):
-        raise GanProbeError(f"{path} is not a JSON model card (an object of keys)")
-    return card
-
-
-def file_digest(*paths: Path, extra: Any = None) -> str:
-    h = hashlib.sha256(json.dumps(extra, sort_keys=True, default=str).encode())
-    for p in paths:
-        with open(p, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-    return h.hexdigest()
-
-
-def _rel(card_path: Path, value: str) -> Path:
-    p = Path(value).expanduser()
-    return p if p.is_absolute() else card_path.parent / p
-
-
+# ------------------------------------------------------------------ factory cards
 def import_factory(text: str, where: str) -> Callable:
     """``pkg.mod:callable`` imported (this runs the user's code)."""
     mod, _, name = str(text).partition(":")
@@ -367,57 +97,6 @@ def build_factory(card: dict, card_path: Path, where: str, weights: bool = True)
     return net
 
 
-# ------------------------------------------------------------------ probe check
-@torch.no_grad()
-def check_generator(g: GeneratorAdapter, where: str, device) -> None:
-    """One probe forward: shape, channels, finiteness and range as declared."""
-    from gan_probe.sampling import latents
-
-    info = g.info
-    z = latents(info, 0, 0, 2).to(device)
-    try:
-        out = g(z)
-    except Exception as e:  # noqa: BLE001 - the user's model rejecting our z
-        raise _fail(where, f"the generator failed on z of shape {[2, *info.z_shape]}"
-                    f"{' with int64 labels' if info.num_classes else ''} (z_dim {info.nz}, z_shape "
-                    f"{list(info.z_shape)}): {type(e).__name__}: {str(e).splitlines()[0][:200]}") from None
-    want = (2, info.channels, info.image_size, info.image_size)
-    if not isinstance(out, torch.Tensor) or tuple(out.shape) != want:
-        found = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-        raise _fail(where, f"the generator's output should be N x channels x image_size x image_size = {want} "
-                    f"(found {found})")
-    if not torch.isfinite(out).all():
-        raise _fail(where, "the generator's output holds NaN or inf on a probe z")
-    lo, hi = float(out.min()), float(out.max())
-    if info.source != "stylegan" and (lo < -1.01 or hi > 1.01):  # StyleGAN outputs overshoot by design
-        span = info.output_range[1] - info.output_range[0]
-        raw = [round((v + 1) / 2 * span + info.output_range[0], 4) for v in (lo, hi)]
-        raise _fail(where, f"the generator's output should lie in output_range {list(info.output_range)} "
-                    f"(found values in {raw})")
-
-
-@torch.no_grad()
-def check_discriminator(d: DiscriminatorAdapter, where: str, device) -> None:
-    info = d.info
-    x = torch.zeros(2, info.channels, info.image_size, info.image_size, device=device)
-    known = [n for n, _ in (sequential_layers(d.net, where) if isinstance(d.net, torch.jit.ScriptModule)
-                            else d.net.named_modules()) if n]
-    missing = [n for n in info.layers if n not in known]
-    if missing:
-        raise _fail(where, f"layers {missing} are not layers of this model (it has: {', '.join(known[:30])})")
-    try:
-        maps = d.features(x)
-    except GanProbeError:
-        raise
-    except Exception as e:  # noqa: BLE001
-        raise _fail(where, f"the discriminator failed on images of shape {list(x.shape)}: "
-                    f"{type(e).__name__}: {str(e).splitlines()[0][:200]}") from None
-    for n, m in zip(info.layers, maps):
-        if not isinstance(m, torch.Tensor) or m.dim() != 4:
-            found = tuple(m.shape) if isinstance(m, torch.Tensor) else type(m).__name__
-            raise _fail(where, f"layer {n} should give an N x C x H x W map (found {found})")
-
-
 # ------------------------------------------------------------------ sources
 SOURCES: list[tuple[str, Callable[[ModelSpec], bool], Callable[..., tuple]]] = []
 
@@ -436,7 +115,35 @@ def _is_checkpoint(spec: ModelSpec) -> bool:
 def _load_checkpoint(spec: ModelSpec, kind: str, device):
     from gan_probe.checkpoint import _load_network
 
+    check_options(spec, num_classes=0, stylegan=False)
     return _load_network(spec.path, "G" if kind == "generator" else "D", device)
+
+
+def check_options(spec: ModelSpec, num_classes: int, stylegan: bool) -> None:
+    """``class_index`` within the generator's classes, ``psi`` only for a StyleGAN network: else one line."""
+    if spec.class_index is not None and not 0 <= spec.class_index < max(num_classes, 0):
+        raise GanProbeError(f"class_index {spec.class_index} is out of range: the generator has "
+                            f"{num_classes} classes" + (" (it is unconditional)" if not num_classes else ""),
+                            param="class_index")
+    if spec.psi != 1.0 and not stylegan:
+        raise GanProbeError(f"psi (truncation) applies to StyleGAN networks only; {spec.path} is not one "
+                            f"(got psi {spec.psi})", param="psi")
+
+
+def refuse_untrusted_pickle(spec) -> None:
+    """A pickle (a ``.pkl``, or a card naming one) without ``trust_pickle``: refused before anything
+    is unpickled (every command calls this through :func:`model_fingerprint` or the loaders)."""
+    from gan_probe.models.stylegan import _refuse
+
+    s = as_spec(spec)
+    if s.trust_pickle or not s.path.is_file():
+        return
+    if _is_pickle(s):
+        raise _refuse(s.path)
+    if _is_card(s):
+        card = read_card(s.path)
+        if isinstance(card.get("pickle"), str):
+            raise _refuse(_rel(s.path, card["pickle"]))
 
 
 def _is_pickle(spec: ModelSpec) -> bool:
@@ -462,7 +169,9 @@ def _torchscript(spec, kind, device, card, ts_path: Path, card_path: Path):
     where = str(card_path)
     info = info_from_card(card, where, kind, "torchscript")
     try:
-        net = torch.jit.load(str(ts_path), map_location="cpu")
+        with warnings.catch_warnings():  # torch >= 2.9 calls TorchScript deprecated: nothing the user can act on here
+            warnings.simplefilter("ignore", FutureWarning)
+            net = torch.jit.load(str(ts_path), map_location="cpu")
     except (FileNotFoundError, ValueError) as e:
         raise _fail(where, f"TorchScript file not found or unreadable: {ts_path} ({e})") from None
     except RuntimeError as e:
@@ -492,12 +201,11 @@ def _load_card(spec: ModelSpec, kind: str, device):
 
 
 def _finish(net: nn.Module, info: ModelInfo, spec: ModelSpec, device, where: str, call=None):
+    """The adapter of ``net`` on ``device``, probed once; ``call``: how to run it (G: ``call(net, z,
+    labels)``, D: ``call(net, images)``; default: ``net(z[, labels])`` / ``net(images)``)."""
     net = net.to(device).eval()
     if info.kind == "generator":
-        if spec.class_index is not None and not 0 <= spec.class_index < max(info.num_classes, 0):
-            raise GanProbeError(f"class_index {spec.class_index} is out of range: the generator has "
-                                f"{info.num_classes} classes" + (" (it is unconditional)" if not info.num_classes
-                                                                 else ""), param="class_index")
+        check_options(spec, info.num_classes, info.source == "stylegan")
         g = GeneratorAdapter(net, info, call, spec.class_index).eval()
         check_generator(g, where, device)
         return g, info
@@ -505,7 +213,7 @@ def _finish(net: nn.Module, info: ModelInfo, spec: ModelSpec, device, where: str
         info.layers = default_layers(net)
         if not info.layers:
             raise _fail(where, "found no Conv2d layer to read features from; name them in the card's 'layers'")
-    d = DiscriminatorAdapter(net, info).eval()
+    d = DiscriminatorAdapter(net, info, call).eval()
     check_discriminator(d, where, device)
     return d, info
 
@@ -543,12 +251,31 @@ def is_foreign(spec) -> bool:
     return s.path.is_file() and (_is_pickle(s) or _is_torchscript(s) or _is_card(s))
 
 
+def names_model(path) -> bool:
+    """Whether ``path`` names a model: a RUN_DIR, a checkpoint file, or :func:`is_foreign`."""
+    from gan_probe.checkpoint import LAST, checkpoint_dir
+
+    p = Path(path).expanduser()
+    if p.is_dir():
+        return (checkpoint_dir(p) / LAST).is_file() or (p / LAST).is_file()
+    return p.is_file() and (p.suffix.lower() in (".pt", ".pth", ".ckpt") or is_foreign(p))
+
+
 def model_fingerprint(spec) -> str:
     """sha256 of a model's content: the checkpoint file, or everything a card / TorchScript
-    file / pickle is built from (read without running the model)."""
+    file / pickle is built from (read without running the model), and the spec's class / psi when
+    set. An untrusted pickle is refused here (its bytes are hashed, never unpickled)."""
+    s = as_spec(spec)
+    refuse_untrusted_pickle(s)
+    digest = _content_fingerprint(s)
+    if not s.run_options():
+        return digest
+    return file_digest(extra={"model": digest, **s.run_options()})
+
+
+def _content_fingerprint(s: ModelSpec) -> str:
     from gan_probe.checkpoint import resolve_checkpoint
 
-    s = as_spec(spec)
     if not is_foreign(s):
         return file_digest(resolve_checkpoint(s.path))
     if _is_pickle(s):

@@ -3,7 +3,10 @@
 Unpickling runs code, so without ``trust_pickle`` the file is refused before it is opened.
 The networks' own code (``dnnlib``, ``torch_utils``) must be importable. G is called as
 ``G(z, c, truncation_psi=psi, noise_mode="const")`` with one-hot class labels ``c``; its
-output is nominally [-1, 1] (StyleGAN overshoots a little; values are clamped downstream).
+output is nominally [-1, 1] (StyleGAN overshoots a little; values are clamped downstream). D is
+called as ``D(img, c)`` with ``c`` zeros; its layers are StyleGAN's own modules (no ``nn.Conv2d``),
+so a card names the feature layers (``{"pickle": "net.pkl", "kind": "discriminator", "layers":
+["b32.conv1", ...]}``).
 """
 
 from __future__ import annotations
@@ -64,4 +67,7 @@ def load_stylegan(spec, kind: str, device, card: dict, card_path: Path | None):
              else torch.nn.functional.one_hot(labels, c_dim).float())
         return g(z, c, truncation_psi=psi, noise_mode="const")
 
-    return _finish(net.float(), info, spec, device, where, call=call)
+    def d_call(d, images):  # D(img, c): zero c (no class) for a conditional D; its features come before c is used
+        return d(images, torch.zeros(len(images), c_dim, device=images.device))
+
+    return _finish(net.float(), info, spec, device, where, call=call if kind == "generator" else d_call)

@@ -264,10 +264,18 @@ def caption_for(path: Path, folder: Path, summary: dict | None) -> str:
     return str(path.relative_to(folder)).rsplit(".", 1)[0].replace("_", " ")
 
 
-def analysis_section(run_dir: Path, a: Analysis, datasets: Datasets, ran: dict | None) -> tuple[str, bool]:
+def analysis_argv(a: Analysis, run_dir: Path, datasets: Datasets, loose=None, reduced: bool = False) -> list[str]:
+    """The command (after ``gan-probe``) that makes ``a``: on the RUN_DIR, or on a loose model's G or D
+    (:mod:`gan_probe.report.loose`); ``reduced``: its smaller CPU command (``cpu_args``) where it has one."""
+    make = a.cpu_args if reduced and a.cpu_args is not None else a.args
+    return loose.argv(a, make) if loose is not None else make(str(run_dir), datasets)
+
+
+def analysis_section(run_dir: Path, a: Analysis, datasets: Datasets, ran: dict | None,
+                     loose=None) -> tuple[str, bool]:
     """(HTML, whether the analysis was found)."""
     folder = run_dir / ANALYSIS_DIR / a.name
-    command = "gan-probe " + shlex.join(a.args(str(run_dir), datasets))
+    command = "gan-probe " + shlex.join(analysis_argv(a, run_dir, datasets, loose))
     head = (f'<section id="{a.name}"><h2>{escape(a.title)}'
             f'<span class="badge {{cls}}">{{status}}</span></h2>'
             f'<p class="fig-ref">Paper: {escape(a.figure)}</p><p class="blurb">{escape(a.blurb)}</p>')
@@ -275,6 +283,8 @@ def analysis_section(run_dir: Path, a: Analysis, datasets: Datasets, ran: dict |
     if not folder.is_dir():
         parts = [head.format(cls="missing", status="not run"),
                  "<p>Not run. Make it with:</p>", html.command_block(command)]
+        if loose is not None and loose.missing(a) and not ran:
+            parts.append(f'<div class="note">{escape(loose.missing(a))}</div>')
         if ran and ran.get("error"):
             parts.append(f'<div class="error">--run-missing: {escape(ran["error"])}</div>')
         if a.name == "classify":
@@ -403,8 +413,16 @@ def other_section(folder: Path) -> str:
     return "".join(parts) + "</section>"
 
 
-def overview_section(run_dir: Path, config: dict, lines: list[tuple[str, str, str]]) -> str:
+def overview_section(run_dir: Path, config: dict, lines: list[tuple[str, str, str]], loose=None) -> str:
     """The one-screen summary: the run, its curves' verdict, one line per analysis (anchor, title, line)."""
+    if loose is not None:  # a model gan-probe did not train: no run, no curves
+        rows = "".join(f'<tr><td><a href="#{escape(anchor)}">{escape(title)}</a></td><td>{escape(text)}</td></tr>'
+                       for anchor, title, text in lines)
+        models = ", ".join(f"<code>{escape(p)}</code>" for p in loose.cards)
+        return ('<section id="summary"><h2>Summary</h2>'
+                f'<p>Model {models}: not trained by gan-probe, so no training curves; analyses from '
+                f'<code>{escape(str(run_dir / ANALYSIS_DIR))}</code>.</p>'
+                f'<table class="overview"><tr><th>analysis</th><th>headline</th></tr>{rows}</table></section>')
     train, model = config.get("train", {}), config.get("model", {})
     log, _ = read_log(run_dir / "log.jsonl")
     steps = [r["step"] for r in log if number(r.get("step")) is not None]
@@ -443,8 +461,9 @@ def overview_line(run_dir: Path, a: Analysis, ran: dict | None = None) -> str:
 
 # ---------------------------------------------------------------- running missing analyses
 def run_missing_analyses(run_dir: Path, datasets: Datasets, timeout: float = 1800.0,
-                         log: TextIO | None = None) -> dict[str, dict]:
-    """Run each missing offline analysis as ``python -m gan_probe <cmd> RUN_DIR ...``; never raises.
+                         log: TextIO | None = None, loose=None) -> dict[str, dict]:
+    """Run each missing offline analysis as ``python -m gan_probe <cmd> RUN_DIR ...`` (a loose model:
+    ``<cmd> MODEL ...`` with its --class / --psi / --trust-pickle); never raises.
     On the CPU an analysis with ``cpu_args`` runs those instead (smaller samples; its ``cpu_note`` is
     logged and shown in its section). ``log`` (default stderr): a line per analysis as it starts and
     ends, and the child's own stderr as it comes, so its progress lines (a line every few seconds with
@@ -454,13 +473,17 @@ def run_missing_analyses(run_dir: Path, datasets: Datasets, timeout: float = 180
     on_cpu = analysis_device() == "cpu"
     ran: dict[str, dict] = {}
     for i, a in enumerate(todo, 1):
+        if loose is not None and loose.missing(a):
+            ran[a.name] = {"error": f"skipped: {loose.missing(a)}"}
+            _say(log, f"report: [{i}/{len(todo)}] {a.name}: {ran[a.name]['error']}")
+            continue
         if a.name == "score" and inception_weights_path() is None:
             ran[a.name] = {"error": "skipped: pytorch-fid's Inception weights are not installed"}
             _say(log, f"report: [{i}/{len(todo)}] {a.name}: {ran[a.name]['error']}")
             continue
         reduced = on_cpu and a.cpu_args is not None
         why = a.cpu_note if reduced else ""
-        argv = [sys.executable, "-m", "gan_probe", *(a.cpu_args if reduced else a.args)(str(run_dir), datasets)]
+        argv = [sys.executable, "-m", "gan_probe", *analysis_argv(a, run_dir, datasets, loose, reduced)]
         _say(log, f"report: [{i}/{len(todo)}] {a.name}: gan-probe {shlex.join(argv[3:])}"
                   + (f"\n        ({why})" if why else ""))
         t0 = time.perf_counter()
@@ -534,19 +557,27 @@ def one_line_error(stderr: str, code: int) -> str:
 
 
 # ---------------------------------------------------------------- the page
-def build_report(run_dir: str | os.PathLike, run_missing: bool = False) -> tuple[str, dict]:
-    """(HTML text, a summary of what the page holds)."""
+def build_report(run_dir: str | os.PathLike, run_missing: bool = False, loose=None) -> tuple[str, dict]:
+    """(HTML text, a summary of what the page holds); ``loose``: a
+    :class:`gan_probe.report.loose.LooseModel` (a model gan-probe did not train; ``run_dir`` is then
+    the folder its analyses are in)."""
     run_dir = Path(run_dir)
-    check_run_dir(run_dir)
-    config, config_problem = read_config(run_dir)
+    if loose is None:
+        check_run_dir(run_dir)
+    config, config_problem = read_config(run_dir) if loose is None else ({}, "")
     datasets = run_datasets(str(config.get("train", {}).get("dataset", "")))
-    ran = run_missing_analyses(run_dir, datasets) if run_missing else {}
-    body = [training_section(run_dir, config, config_problem)]
-    toc = [("training", "Training: samples and curves (Figs. 2-3)", True)]
+    ran = run_missing_analyses(run_dir, datasets, loose=loose) if run_missing else {}
+    if loose is None:
+        body = [training_section(run_dir, config, config_problem)]
+        toc = [("training", "Training: samples and curves (Figs. 2-3)", True)]
+    else:
+        from gan_probe.report.loose import model_section
+
+        body, toc = [model_section(loose)], [("training", "Model: its card (not trained by gan-probe)", True)]
     status: dict[str, str] = {}
     lines: list[tuple[str, str, str]] = []
     for a in ANALYSES:
-        section, found = analysis_section(run_dir, a, datasets, ran.get(a.name))
+        section, found = analysis_section(run_dir, a, datasets, ran.get(a.name), loose)
         body.append(section)
         lines.append((a.name, a.title, overview_line(run_dir, a, ran.get(a.name))))
         toc.append((a.name, f"{a.title} ({a.figure.split(';')[0].split(' (')[0]})", found))
@@ -558,12 +589,13 @@ def build_report(run_dir: str | os.PathLike, run_missing: bool = False) -> tuple
             body.append(other_section(folder))
             toc.append((f"extra-{folder.name}", folder.name, True))
             status[folder.name] = "done"
-    body.insert(0, overview_section(run_dir, config, lines))
+    body.insert(0, overview_section(run_dir, config, lines, loose))
     toc.insert(0, ("summary", "Summary: the run and each analysis's headline", True))
     dataset = config.get("train", {}).get("dataset", "?")
     title = f"gan-probe report: {run_dir.resolve().name}"
-    subtitle = (f"DCGAN (Radford, Metz, Chintala 2015) trained on {dataset}; "
-                f"laid out like the paper's figures. {sum(v == 'done' for v in status.values())} of "
+    what = (f"DCGAN (Radford, Metz, Chintala 2015) trained on {dataset}" if loose is None else
+             f"{', '.join(Path(p).name for p in loose.cards)}: a model gan-probe did not train")
+    subtitle = (f"{what}; laid out like the paper's figures. {sum(v == 'done' for v in status.values())} of "
                 f"{len(status)} analyses present.")
     footer = (f"Written by <code>gan-probe report {escape(str(run_dir))}</code> on "
               f"{escape(time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()))}. Self-contained: every image is "
@@ -573,10 +605,23 @@ def build_report(run_dir: str | os.PathLike, run_missing: bool = False) -> tuple
 
 
 def write_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = None,
-                 run_missing: bool = False) -> dict:
+                 run_missing: bool = False, **model) -> dict:
+    """Write the report of a RUN_DIR, or of a loose model file (TorchScript, card, pickle: ``model``
+    takes :func:`gan_probe.report.loose.loose_model`'s options: gen, disc, dataset, class_index, psi,
+    trust_pickle) to ``out`` (default: ``report.html`` in the RUN_DIR / the model's folder)."""
     from gan_probe.io import atomic_write_text
+    from gan_probe.models.sources import is_foreign
 
-    text, info = build_report(run_dir, run_missing)
-    out = Path(out) if out else Path(run_dir) / "report.html"
+    loose = None
+    if is_foreign(run_dir):
+        from gan_probe.report.loose import loose_model
+
+        loose = loose_model(run_dir, **model)
+    elif given := [k for k, v in model.items() if not (v is None or v is False or (k == "psi" and v == 1.0))]:
+        raise GanProbeError(f"{', '.join(given)} apply to a report over a model file (TorchScript, card, pickle), "
+                            f"not to a RUN_DIR", param=given[0])
+    folder = loose.folder if loose is not None else Path(run_dir)
+    text, info = build_report(folder, run_missing, loose)
+    out = Path(out) if out else folder / "report.html"
     atomic_write_text(out, text)
     return {**info, "out": str(out), "bytes": len(text.encode())}

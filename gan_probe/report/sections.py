@@ -208,10 +208,16 @@ def score_headline(summary: dict) -> Headline:
                "recall": "share of real images inside the samples' manifold (diversity); higher is better",
                "density": "fidelity, about 1 for real-vs-real; higher is better",
                "coverage": "diversity, about 1 for real-vs-real; higher is better"}
+    values = table_rows(r)
+    if isinstance(r.get("per_class_mean"), dict):  # score --per-class: the mean over classes (intra-FID)
+        k = len(r.get("per_class") or [])
+        values = [(f"{label}, mean of {k} classes", text) for label, text in table_rows(r["per_class_mean"])]
+        gen_n = f"{_get(r, 'gen', 'n_per_class')} per class"
+        what = f"each class of GEN against the same class of REF; {what}"
     rows = [(label, text, next((m for k, m in meaning.items() if label.startswith(k)), ""))
-            for label, text in table_rows(r)]
+            for label, text in values]
     rows.append(("protocol", "", what))
-    line = "; ".join(f"{label} {text}" for label, text in table_rows(r)[:3]) or "no scores in summary.json"
+    line = "; ".join(f"{label} {text}" for label, text in values[:3]) or "no scores in summary.json"
     return Headline(tuple(rows), f"{line} (N = {gen_n})")
 
 
