@@ -8,8 +8,8 @@ from typing import Annotated
 
 import typer
 
-from gan_probe.cli.app import (BatchSizeOpt, CheckpointArg, ClassOpt, PsiOpt, TrustPickleOpt, model_spec, DataRootOpt, DeviceOpt, DownloadOpt, JsonOpt,
-                               SeedOpt, app, registry_help)
+from gan_probe.cli.app import (BatchSizeOpt, CheckpointArg, ClassOpt, DataRootOpt, DeviceOpt, JsonOpt, PsiOpt,
+                               SeedOpt, TrustPickleOpt, app, model_spec, registry_help)
 
 
 def _dataset_option() -> dict:
