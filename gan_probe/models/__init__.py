@@ -1,4 +1,6 @@
-"""The reference DCGAN (one model file: :mod:`gan_probe.models.dcgan`)."""
+"""Models: the reference DCGAN (one model file, :mod:`gan_probe.models.dcgan`, exported here) and any other
+GAN by name (:mod:`gan_probe.models.sources`, with :mod:`~gan_probe.models.cards` and
+:mod:`~gan_probe.models.adapters`)."""
 
 from gan_probe.models.dcgan import (
     DCGANConfig,
