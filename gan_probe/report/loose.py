@@ -46,6 +46,9 @@ class LooseModel:
         model = (self.disc if on_disc else self.gen) or ("DISCRIMINATOR" if on_disc else "GENERATOR")
         ds = self.datasets or Datasets("DATASET", "")
         args = (make or a.args)(model, ds)
+        if not on_disc and "--features" in args:  # a generator alone has no D to read features from
+            i = args.index("--features") + 1
+            args = [*args[:i], ",".join(f for f in args[i].split(",") if f != "disc") or "pixels", *args[i + 1:]]
         options = {"trust_pickle": self.gen_options.get("trust_pickle")} if on_disc else self.gen_options
         return args + command_line("x", **options)[2:]
 
