@@ -49,6 +49,14 @@ USER_CODE = textwrap.dedent('''
     def make_d_elu(width=4):
         return nn.Sequential(nn.Conv2d(1, width, 3, 2, 1), nn.ELU(), nn.Conv2d(width, 1, 8))
 
+    class FunctionalD(nn.Module):
+        """Activations applied as functions (as StyleGAN's bias_act): no rectifier module to swap."""
+        def __init__(self, width=4):
+            super().__init__()
+            self.a, self.b = nn.Conv2d(1, width, 3, 2, 1), nn.Conv2d(width, 1, 8)
+        def forward(self, x):
+            return self.b(torch.nn.functional.leaky_relu(self.a(x), 0.2))
+
     class FakeStyleGAN(nn.Module):
         """Mimics G_ema's interface: z_dim, c_dim, img_resolution, img_channels, forward(z, c, psi, noise_mode)."""
         def __init__(self):
@@ -294,6 +302,10 @@ def test_filters_on_a_user_discriminator_and_its_rectifiers(user_models, capsys)
                                             "image_size": 16, "channels": 1}))
     code, _, err = run_cli(["filters", tmp / "E.json", "--features", "0", "--n-images", 8, "--layer", 0], capsys)
     assert code == 1 and "ELU" in err and "ReLU and LeakyReLU" in err
+    (tmp / "F.json").write_text(json.dumps({"kind": "discriminator", "factory": "usergan:FunctionalD",
+                                            "image_size": 16, "channels": 1, "layers": ["a"]}))
+    code, _, err = run_cli(["filters", tmp / "F.json", "--features", "0", "--n-images", 8, "--layer", 0], capsys)
+    assert code == 1 and "applied as functions" in err and len(err.strip().splitlines()) == 1
     code, _, err = run_cli(["filters", tmp / "D.ts", "--features", "0", "--n-images", 8, "--layer", 0], capsys)
     assert code == 1 and "TorchScript" in err
 

@@ -130,6 +130,10 @@ class DiscriminatorAdapter(nn.Module):
             n, t = other[0]
             raise GanProbeError(f"{self.info.path}: guided backprop handles ReLU and LeakyReLU; layer {n!r} is a "
                                 f"{t}, whose guided rule gan-probe does not define")
+        if not any(module_type(m) in ("ReLU", "LeakyReLU") for _, m in modules[:deepest + 1]):
+            raise GanProbeError(f"{self.info.path}: guided backprop swaps rectifier modules (ReLU, LeakyReLU), and "
+                                "this discriminator has none before its feature layers: its activations are "
+                                "applied as functions (as StyleGAN's bias_act), which guided backprop cannot reach")
 
 
 def _plain_d_call(net, images):
