@@ -407,7 +407,8 @@ def _train(cfg: TrainConfig, resume: bool, show_progress: bool, d: Dist) -> Path
     device = d.device
     model_cfg = DCGANConfig.from_dict(state["model"]) if state else cfg.build_model_config()
     cfg.model_config = model_cfg.to_dict()
-    evaluator = make_evaluator(cfg, model_cfg, d, run_dir, resume)  # its options checked before any write
+    evaluator = make_evaluator(cfg, model_cfg, d, run_dir, resume,  # its options checked before any write
+                               progress=show_progress and d.main)
 
     torch.manual_seed(cfg.seed)
     dataset = load_dataset(cfg.dataset, model_cfg.image_size, model_cfg.channels,

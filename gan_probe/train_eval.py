@@ -83,10 +83,13 @@ def _renamed(e: GanProbeError, fallback: str) -> GanProbeError:
     return GanProbeError(f"{fallback}: {text}", param=fallback)
 
 
-def make_evaluator(cfg, model_cfg, d: Dist, run_dir: Path, resume: bool = False) -> "Evaluator | None":
+def make_evaluator(cfg, model_cfg, d: Dist, run_dir: Path, resume: bool = False,
+                   progress: bool = False) -> "Evaluator | None":
     """The evaluator of a run (None when ``eval_every`` is 0). Every option is checked here, before the
     run writes anything: the metrics are known in the space, the weights are found and the reference
-    side is computed (once, through the statistics cache), so an unreadable reference fails now."""
+    side is computed (once, through the statistics cache), so an unreadable reference fails now.
+    ``progress``: show that reference pass's progress (minutes on a CPU; the evaluations themselves stay
+    quiet, under the training bar)."""
     if cfg.eval_every == 0:
         given = [name for name in ("eval_ref", "eval_metrics") if getattr(cfg, name)]
         if cfg.eval_probe:
@@ -100,7 +103,7 @@ def make_evaluator(cfg, model_cfg, d: Dist, run_dir: Path, resume: bool = False)
 
     probe_on = probe_enabled(cfg)
     weights = {"weights" if cfg.eval_features == "inception" else "encoder_weights": cfg.eval_weights or None}
-    opts = ScoreOptions(device=str(d.device), n=cfg.eval_n, seed=cfg.seed, progress=False,
+    opts = ScoreOptions(device=str(d.device), n=cfg.eval_n, seed=cfg.seed, progress=progress,
                         num_workers=cfg.num_workers, features=cfg.eval_features, download=cfg.download,
                         data_root=cfg.data_root or None, data_download=cfg.download, **weights)
     try:

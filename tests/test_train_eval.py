@@ -90,6 +90,30 @@ def test_resume_keeps_the_best_judged_the_same_way(tmp_path, ref_folder, weights
                                                                                        second["scores"]["fid"])
 
 
+@pytest.mark.parametrize("show", [True, False])
+def test_the_reference_pass_shows_its_progress_unless_quiet(tmp_path, weights_env, monkeypatch, show):
+    """Computing --eval-ref's side takes minutes on a CPU before the first step: it shows its progress
+    (train's -q silences it), where it used to say nothing at all."""
+    import gan_probe.metrics.extract as extract
+    from gan_probe.distributed import Dist
+    from gan_probe.train_eval import make_evaluator
+
+    seen = []
+    real_bar = extract.progress_bar
+
+    def recording_bar(total, label, show_it=True, **kw):
+        seen.append((label, show_it))
+        return real_bar(total, label, False, **kw)
+
+    monkeypatch.setattr(extract, "progress_bar", recording_bar)
+    ref = _write_images(tmp_path / "ref", 4, 1)  # a fresh folder: no statistics cache hit
+    cfg = TrainConfig(out=str(tmp_path / "run"), eval_every=2, eval_n=4, eval_ref=str(ref), eval_metrics="fid",
+                      eval_probe=False, **TINY)
+    evaluator = make_evaluator(cfg, cfg.build_model_config(), Dist(), tmp_path / "run", progress=show)
+    assert evaluator is not None and seen == [(f"Inception: {ref}", show)]
+    assert not (tmp_path / "run").exists()
+
+
 def test_direction_comes_from_the_registry():
     from gan_probe.metrics.registry import get_metric
 
