@@ -205,6 +205,28 @@ class Evaluator:
         return record
 
 
+def eval_summary(record: dict) -> str:
+    """One line for the terminal after an evaluation (the full record goes to ``log.jsonl``):
+    ``eval at step 100: fid 41.2 (best), kid 0.012, ...; D probe 0.83 vs random D 0.71; 14 s``."""
+    from gan_probe.progress import clock
+
+    best = record.get("best") or {}
+    parts = []
+    for key, value in record["scores"].items():
+        if key.endswith(("_std", "_subset_size")):
+            continue
+        text = f"{key} {value:.4g}"
+        if key == best.get("key"):
+            text += " (best so far)" if best.get("improved") else f" (best {best.get('value'):.4g} at step " \
+                                                                 f"{best.get('step')})"
+        parts.append(text)
+    line = f"eval at step {record['step']}: " + ", ".join(parts)
+    probe = record.get("probe")
+    if probe:
+        line += f"; D probe {probe['disc']:.3f} vs random D {probe['random_disc']:.3f}"
+    return line + f"; {clock(record.get('time_s', 0))}"
+
+
 class LinearProbe:
     """The linear-probe accuracy of a D's features on digits (``classify``'s digits protocol with a
     small label budget), and that of a randomly initialised D, computed once."""
