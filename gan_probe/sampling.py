@@ -138,6 +138,8 @@ def sample_to_array(ckpt: str | os.PathLike, out: str | os.PathLike, n: int, see
     out = Path(out)
     if out.suffix.lower() not in ARRAY_SUFFIXES:
         raise GanProbeError(f"out must end in .npz or .npy for an image array (got {out})", param="out")
+    if out.is_dir():  # before the work, not after it
+        raise GanProbeError(f"{out} is a folder; give a file path to write, or another name", param="out")
     g, config = load_generator(ckpt, device)
     arr = np.zeros((n, config.image_size, config.image_size, 3), np.uint8)
     written = 0

@@ -151,6 +151,9 @@ def test_sample_writes_one_image_array_that_every_source_reader_takes(tiny_run, 
                            capsys)
     assert code == 1 and "--grid" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / f"g{suffix}").exists()
+    (tmp_path / f"dir{suffix}").mkdir()  # refused before any sampling, in one line
+    code, _, err = run_cli(["sample", tiny_run, "--out", tmp_path / f"dir{suffix}", "--device", "cpu"], capsys)
+    assert code == 1 and "is a folder" in err and len(err.strip().splitlines()) == 1
 
 
 def test_sample_refuses_a_folder_holding_other_files(tiny_run, tmp_path, capsys):
