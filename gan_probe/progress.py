@@ -143,6 +143,14 @@ class TrainingBar:
         st["stream"].write(line + (f"  {st['info']}" if st["info"] else "") + "\n")
         st["stream"].flush()
 
+    def note(self, text: str) -> None:
+        """A line of its own above the bar (or among the progress lines), kept on screen."""
+        if self._bar is not None:
+            self._bar.console.print(text, markup=False, highlight=False)
+        elif self._lines is not None:
+            self._lines["stream"].write(text + "\n")
+            self._lines["stream"].flush()
+
     def close(self) -> None:
         if self._bar is not None:
             self._bar.stop()

@@ -121,3 +121,35 @@ def sample_to_folder(ckpt: str | os.PathLike, out_dir: str | os.PathLike, n: int
     if grid and first is not None:
         result["grid"] = str(save_grid(first, out_dir.with_name(out_dir.name + "-grid.png")))
     return result
+
+
+ARRAY_SUFFIXES = (".npz", ".npy")  # `sample --out samples.npz`: one image array instead of a folder of PNGs
+
+
+def sample_to_array(ckpt: str | os.PathLike, out: str | os.PathLike, n: int, seed: int = 0,
+                    batch_size: int = 256, device: str | torch.device = "cpu") -> dict:
+    """``gan-probe sample --out FILE.npz|.npy``: the n seeded samples as one N x H x W x 3 uint8 array,
+    rounded exactly as the PNGs of :func:`sample_to_folder` (one channel repeated to RGB): ``arr_0`` of a
+    ``.npz`` (what ADM / guided-diffusion's samplers write and its evaluator reads) or a ``.npy``. Written
+    atomically; every source reader (``fid``, ``score``, ``stats``) takes it."""
+    from gan_probe.checkpoint import load_generator
+    from gan_probe.io import atomic_path
+
+    out = Path(out)
+    if out.suffix.lower() not in ARRAY_SUFFIXES:
+        raise GanProbeError(f"out must end in .npz or .npy for an image array (got {out})", param="out")
+    if out.is_dir():  # before the work, not after it
+        raise GanProbeError(f"{out} is a folder; give a file path to write, or another name", param="out")
+    g, config = load_generator(ckpt, device)
+    arr = np.zeros((n, config.image_size, config.image_size, 3), np.uint8)
+    written = 0
+    for batch in generate(g, config, n, seed, batch_size, device):
+        a = to_uint8(batch)
+        arr[written:written + len(a)] = a  # N x H x W x 1 broadcasts to RGB
+        written += len(a)
+    with atomic_path(out) as tmp, open(tmp, "wb") as f:  # a file object: numpy would append a suffix to a name
+        if out.suffix.lower() == ".npz":
+            np.savez(f, arr_0=arr[:written])
+        else:
+            np.save(f, arr[:written])
+    return {"n": written, "seed": seed, "out": str(out), "shape": list(arr[:written].shape)}

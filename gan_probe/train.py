@@ -57,7 +57,7 @@ from gan_probe.models import DCGANConfig, Discriminator, Generator, paper_config
 from gan_probe.preemption import Preempted, stop_signals
 from gan_probe.progress import TrainingBar
 from gan_probe.sampling import derive_seed, save_grid
-from gan_probe.train_eval import make_evaluator
+from gan_probe.train_eval import eval_summary, make_evaluator
 
 N_FIXED = 64  # samples in each epoch's grid
 
@@ -407,7 +407,8 @@ def _train(cfg: TrainConfig, resume: bool, show_progress: bool, d: Dist) -> Path
     device = d.device
     model_cfg = DCGANConfig.from_dict(state["model"]) if state else cfg.build_model_config()
     cfg.model_config = model_cfg.to_dict()
-    evaluator = make_evaluator(cfg, model_cfg, d, run_dir, resume)  # its options checked before any write
+    evaluator = make_evaluator(cfg, model_cfg, d, run_dir, resume,  # its options checked before any write
+                               progress=show_progress and d.main)
 
     torch.manual_seed(cfg.seed)
     dataset = load_dataset(cfg.dataset, model_cfg.image_size, model_cfg.channels,
@@ -450,7 +451,11 @@ def _train(cfg: TrainConfig, resume: bool, show_progress: bool, d: Dist) -> Path
                     out.checkpoint(nets, model=model_cfg, train=cfg.to_dict(), step=step, epoch=step // per_epoch,
                                    world=d.world)
                 if evaluator is not None and not stopped and evaluator.due(step, total_steps):
-                    evaluator.evaluate(nets, step, out, epoch=step / per_epoch, train=cfg.to_dict(), world=d.world)
+                    t_eval = time.perf_counter()
+                    record = evaluator.evaluate(nets, step, out, epoch=step / per_epoch, train=cfg.to_dict(),
+                                                world=d.world)
+                    bar.note(eval_summary(record))
+                    t_last += time.perf_counter() - t_eval  # img/s counts training time only
                 if step >= total_steps or stopped:
                     break
         if step % per_epoch != 0 and not stopped:

@@ -83,10 +83,13 @@ def _renamed(e: GanProbeError, fallback: str) -> GanProbeError:
     return GanProbeError(f"{fallback}: {text}", param=fallback)
 
 
-def make_evaluator(cfg, model_cfg, d: Dist, run_dir: Path, resume: bool = False) -> "Evaluator | None":
+def make_evaluator(cfg, model_cfg, d: Dist, run_dir: Path, resume: bool = False,
+                   progress: bool = False) -> "Evaluator | None":
     """The evaluator of a run (None when ``eval_every`` is 0). Every option is checked here, before the
     run writes anything: the metrics are known in the space, the weights are found and the reference
-    side is computed (once, through the statistics cache), so an unreadable reference fails now."""
+    side is computed (once, through the statistics cache), so an unreadable reference fails now.
+    ``progress``: show that reference pass's progress (minutes on a CPU; the evaluations themselves stay
+    quiet, under the training bar)."""
     if cfg.eval_every == 0:
         given = [name for name in ("eval_ref", "eval_metrics") if getattr(cfg, name)]
         if cfg.eval_probe:
@@ -100,7 +103,7 @@ def make_evaluator(cfg, model_cfg, d: Dist, run_dir: Path, resume: bool = False)
 
     probe_on = probe_enabled(cfg)
     weights = {"weights" if cfg.eval_features == "inception" else "encoder_weights": cfg.eval_weights or None}
-    opts = ScoreOptions(device=str(d.device), n=cfg.eval_n, seed=cfg.seed, progress=False,
+    opts = ScoreOptions(device=str(d.device), n=cfg.eval_n, seed=cfg.seed, progress=progress,
                         num_workers=cfg.num_workers, features=cfg.eval_features, download=cfg.download,
                         data_root=cfg.data_root or None, data_download=cfg.download, **weights)
     try:
@@ -200,6 +203,28 @@ class Evaluator:
 
                 atomic_write_text(ckpt.checkpoint_dir(self.run_dir) / BEST_INFO, json.dumps(self.best, indent=2))
         return record
+
+
+def eval_summary(record: dict) -> str:
+    """One line for the terminal after an evaluation (the full record goes to ``log.jsonl``):
+    ``eval at step 100: fid 41.2 (best), kid 0.012, ...; D probe 0.83 vs random D 0.71; 14 s``."""
+    from gan_probe.progress import clock
+
+    best = record.get("best") or {}
+    parts = []
+    for key, value in record["scores"].items():
+        if key.endswith(("_std", "_subset_size")):
+            continue
+        text = f"{key} {value:.4g}"
+        if key == best.get("key"):
+            text += " (best so far)" if best.get("improved") else f" (best {best.get('value'):.4g} at step " \
+                                                                 f"{best.get('step')})"
+        parts.append(text)
+    line = f"eval at step {record['step']}: " + ", ".join(parts)
+    probe = record.get("probe")
+    if probe:
+        line += f"; D probe {probe['disc']:.3f} vs random D {probe['random_disc']:.3f}"
+    return line + f"; {clock(record.get('time_s', 0))}"
 
 
 class LinearProbe:

@@ -124,6 +124,38 @@ def test_help_lists_examples(capsys):
         assert code == 0 and "Examples" in out and f"gan-probe {command} " in out, command
 
 
+@pytest.mark.parametrize("suffix", [".npz", ".npy"])
+def test_sample_writes_one_image_array_that_every_source_reader_takes(tiny_run, tmp_path, capsys, suffix):
+    """`sample --out samples.npz` used to make a folder of PNGs named samples.npz; it writes ADM's array now
+    (arr_0, N x H x W x 3 uint8), the very images of the PNG folder."""
+    from gan_probe.metrics.sources import open_source
+
+    out = tmp_path / f"samples{suffix}"
+    code, stdout, err = run_cli(["sample", tiny_run, "--n", 5, "--out", out, "--seed", 3, "--device", "cpu"], capsys)
+    assert code == 0, err
+    assert out.is_file() and "wrote 5 samples" in stdout and "5 x 32 x 32 x 3 uint8" in stdout
+    arr = np.load(out)
+    if suffix == ".npz":
+        assert list(arr.keys()) == ["arr_0"]
+        arr = arr["arr_0"]
+    assert arr.shape == (5, 32, 32, 3) and arr.dtype == np.uint8
+    assert run_cli(["sample", tiny_run, "--n", 5, "--out", tmp_path / "pngs", "--seed", 3, "--device", "cpu"],
+                   capsys)[0] == 0
+    pngs = np.stack([np.asarray(Image.open(tmp_path / "pngs" / f"{i:06d}.png")) for i in range(5)])
+    assert np.array_equal(arr, np.repeat(pngs[..., None], 3, axis=3))  # gray PNGs, repeated to RGB
+    a, b = open_source(out), open_source(tmp_path / "pngs")
+    assert a.kind != "npz" and a.n == 5  # images, not statistics
+    assert torch.equal(torch.cat(list(a.batches(8))), torch.cat(list(b.batches(8))))
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary file left
+    code, _, err = run_cli(["sample", tiny_run, "--out", tmp_path / f"g{suffix}", "--grid", "--device", "cpu"],
+                           capsys)
+    assert code == 1 and "--grid" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / f"g{suffix}").exists()
+    (tmp_path / f"dir{suffix}").mkdir()  # refused before any sampling, in one line
+    code, _, err = run_cli(["sample", tiny_run, "--out", tmp_path / f"dir{suffix}", "--device", "cpu"], capsys)
+    assert code == 1 and "is a folder" in err and len(err.strip().splitlines()) == 1
+
+
 def test_sample_refuses_a_folder_holding_other_files(tiny_run, tmp_path, capsys):
     out = tmp_path / "s"
     assert run_cli(["sample", tiny_run, "--n", 4, "--out", out, "--device", "cpu"], capsys)[0] == 0

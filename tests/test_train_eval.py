@@ -90,6 +90,53 @@ def test_resume_keeps_the_best_judged_the_same_way(tmp_path, ref_folder, weights
                                                                                        second["scores"]["fid"])
 
 
+@pytest.mark.parametrize("show", [True, False])
+def test_the_reference_pass_shows_its_progress_unless_quiet(tmp_path, weights_env, monkeypatch, show):
+    """Computing --eval-ref's side takes minutes on a CPU before the first step: it shows its progress
+    (train's -q silences it), where it used to say nothing at all."""
+    import gan_probe.metrics.extract as extract
+    from gan_probe.distributed import Dist
+    from gan_probe.train_eval import make_evaluator
+
+    seen = []
+    real_bar = extract.progress_bar
+
+    def recording_bar(total, label, show_it=True, **kw):
+        seen.append((label, show_it))
+        return real_bar(total, label, False, **kw)
+
+    monkeypatch.setattr(extract, "progress_bar", recording_bar)
+    ref = _write_images(tmp_path / "ref", 4, 1)  # a fresh folder: no statistics cache hit
+    cfg = TrainConfig(out=str(tmp_path / "run"), eval_every=2, eval_n=4, eval_ref=str(ref), eval_metrics="fid",
+                      eval_probe=False, **TINY)
+    evaluator = make_evaluator(cfg, cfg.build_model_config(), Dist(), tmp_path / "run", progress=show)
+    assert evaluator is not None and seen == [(f"Inception: {ref}", show)]
+    assert not (tmp_path / "run").exists()
+
+
+def test_each_evaluation_is_one_line_on_the_terminal():
+    """The scores used to go to log.jsonl only; the training's progress now shows one line per evaluation."""
+    import io
+
+    from gan_probe.progress import TrainingBar
+    from gan_probe.train_eval import eval_summary
+
+    record = {"step": 200, "scores": {"fid": 41.234, "kid": 0.0123, "kid_std": 0.001, "kid_subset_size": 500},
+              "best": {"key": "fid", "improved": False, "value": 40.5, "step": 100},
+              "probe": {"disc": 0.8312, "random_disc": 0.7105}, "time_s": 74.2}
+    line = eval_summary(record)
+    assert line == "eval at step 200: fid 41.23 (best 40.5 at step 100), kid 0.0123; D probe 0.831 vs random D " \
+                   "0.711; 1:14"
+    record["best"]["improved"], record["probe"] = True, None
+    assert eval_summary(record).startswith("eval at step 200: fid 41.23 (best so far), kid 0.0123; 1:14")
+    stream = io.StringIO()
+    bar = TrainingBar(10, 0, stream=stream, every=1e9)
+    bar.note(line)
+    bar.close()
+    assert stream.getvalue().splitlines()[0] == line
+    TrainingBar(10, 0, show=False).note(line)  # -q / ranks other than 0: nothing, no error
+
+
 def test_direction_comes_from_the_registry():
     from gan_probe.metrics.registry import get_metric
 

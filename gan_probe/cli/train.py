@@ -135,11 +135,14 @@ def _read_model_config(path: Path) -> dict:
   gan-probe sample reference_models/digits --n 64 --out samples/ --grid
 
   gan-probe sample runs/cifar --n 10000 --out fake/ --seed 1 && gan-probe fid cifar10:test fake/
+
+  gan-probe sample runs/cifar --n 50000 --out samples.npz && gan-probe fid samples.npz ref.npz   # one array
 """)
 def sample(
     checkpoint: CheckpointArg,
     n: Annotated[int, typer.Option("--n", min=1, help="Number of samples.")] = 64,
-    out: Annotated[Path, typer.Option("--out", help="Folder for the PNG files (000000.png, ...).")]
+    out: Annotated[Path, typer.Option("--out", help="Folder for the PNG files (000000.png, ...), or a .npz "
+                                      "(arr_0: N x H x W x 3 uint8, ADM's format) or .npy file for one array.")]
     = Path("samples"),
     seed: SeedOpt = 0,
     grid: Annotated[bool, typer.Option("--grid", help="Also write the first 64 as OUT-grid.png.")] = False,
@@ -149,10 +152,18 @@ def sample(
     psi: PsiOpt = 1.0,
     trust_pickle: TrustPickleOpt = False,
 ) -> None:
-    """Write N seeded samples of a checkpoint (or any model) as PNG files (G in eval mode)."""
+    """Write N seeded samples of a checkpoint (or any model) as PNG files, or one .npz/.npy array (G in eval mode)."""
     from gan_probe.device import resolve_device
-    from gan_probe.sampling import sample_to_folder
+    from gan_probe.errors import GanProbeError
+    from gan_probe.sampling import ARRAY_SUFFIXES, sample_to_array, sample_to_folder
 
+    if out.suffix.lower() in ARRAY_SUFFIXES:
+        if grid:
+            raise GanProbeError("--grid writes beside a folder of PNGs; drop it with --out FILE.npz / .npy")
+        result = sample_to_array(model_spec(checkpoint, class_index, psi, trust_pickle), out, n, seed, batch_size,
+                                 resolve_device(device))
+        typer.echo(f"wrote {result['n']} samples to {result['out']} ({' x '.join(map(str, result['shape']))} uint8)")
+        return
     result = sample_to_folder(model_spec(checkpoint, class_index, psi, trust_pickle), out, n, seed, batch_size,
                               resolve_device(device), grid)
     typer.echo(f"wrote {result['n']} samples to {result['out']}" + (f" and {result['grid']}" if grid else ""))

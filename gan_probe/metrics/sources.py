@@ -92,7 +92,7 @@ def open_source(spec: str | os.PathLike, *, n: int = 10_000, seed: int = 0, skip
     """Recognise what ``spec`` names (see the module doc) and check it is usable now."""
     text = str(spec)
     p = Path(text).expanduser()
-    low = text.lower()
+    low = text.lower() if not p.is_dir() else ""  # a folder is read as a folder, whatever its name ends in
     if low.endswith(".npz"):
         return _npz_source(text, p)
     if low.endswith(".npy"):

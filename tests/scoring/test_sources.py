@@ -49,3 +49,16 @@ def test_dataset_source_by_name():
     first = next(src.batches(16))
     assert first.shape == (16, 3, 32, 32) and first.dtype == torch.uint8
 
+
+
+def test_a_folder_named_like_a_file_type_is_read_as_a_folder(tmp_path):
+    """A folder of PNGs named samples.npz (what `sample --out samples.npz` made before it wrote arrays) ended
+    in "file not found: samples.npz"; a folder is read as a folder, whatever its name ends in."""
+    from gan_probe.metrics.sources import open_source
+
+    for name in ("samples.npz", "samples.npy", "imgs.zip", "imgs.tar.gz"):
+        d = tmp_path / name
+        d.mkdir()
+        Image.new("RGB", (8, 8), (5, 6, 7)).save(d / "000000.png")
+        src = open_source(d)
+        assert src.kind == "folder" and src.n == 1, name
