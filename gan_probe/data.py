@@ -181,12 +181,10 @@ class TensorImageDataset(Dataset):
           description="scikit-learn's bundled 8x8 handwritten digits (1,797), upscaled; offline",
           downloadable=False)
 def _digits(root: Path, split: str, image_size: int, channels: int, download: bool) -> Dataset:
-    from sklearn.datasets import load_digits
-
-    d = load_digits()
-    x = torch.from_numpy(d.images.astype(np.float32) / 16.0)[:, None]  # N x 1 x 8 x 8 in [0, 1]
-    y = torch.from_numpy(d.target.astype(np.int64))
-    idx = digits_split_indices(split, y.numpy())
+    images, labels = digits_arrays()
+    x = torch.from_numpy(images.astype(np.float32) / 16.0)[:, None]  # N x 1 x 8 x 8 in [0, 1]
+    y = torch.from_numpy(labels)
+    idx = digits_split_indices(split, labels)
     x, y = x[idx], y[idx]
     if image_size != 8:
         x = torch.nn.functional.interpolate(x, size=(image_size, image_size), mode="bilinear",
@@ -196,15 +194,45 @@ def _digits(root: Path, split: str, image_size: int, channels: int, download: bo
     return TensorImageDataset(x * 2 - 1, y)
 
 
+def digits_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's digits: images (1797 x 8 x 8 float64, 0..16) and labels (int64), as
+    ``sklearn.datasets.load_digits`` gives them, read from its bundled CSV without importing
+    scikit-learn (about a second of a short run's start-up)."""
+    import gzip
+    from importlib.util import find_spec
+
+    spec = find_spec("sklearn")  # finds the package without running it
+    folders = list(spec.submodule_search_locations or []) if spec else []
+    csv = Path(folders[0]) / "datasets" / "data" / "digits.csv.gz" if folders else None
+    if csv is not None and csv.is_file():
+        with gzip.open(csv, "rt") as f:
+            data = np.loadtxt(f, delimiter=",")
+        return data[:, :-1].reshape(-1, 8, 8), data[:, -1].astype(np.int64)
+    from sklearn.datasets import load_digits  # a layout this reader does not know
+
+    d = load_digits()
+    return d.images, d.target.astype(np.int64)
+
+
+# The fixed digits split: which of the 1,797 images are test images (a bit per image, packed), i.e.
+# sklearn's train_test_split(test_size=DIGITS_TEST_FRACTION, random_state=DIGITS_SPLIT_SEED,
+# stratify=labels), stored so that reading digits needs no scikit-learn (a test recomputes it).
+_DIGITS_TEST_BITS = (
+    "000004883526104000164101934205001a00080102240028062c1e081108960a009019120420f8a0028110e040080a9a"
+    "304415244942c0a00a2030804004d821408b8020004885c400104008a0900005486800301000020ec409001224840083"
+    "b8013c21a69c0a0204000f48400804a4184902124061e5008024604e94376a819216015480004842a0a4180a5000a40b"
+    "8561e688108049124c80c02205068e000109f202c141398813c009190000148e01008410a0e10033282900c144c8c068"
+    "0a0102930292030922a6402c26042108a8608198c8a01412861202128138a41500")
+
+
 def digits_split_indices(split: str, labels: np.ndarray) -> np.ndarray:
-    """The fixed, seeded, stratified digits split (25% test)."""
+    """The fixed, seeded, stratified digits split (25% test), as sorted indices."""
     if split == "all":
         return np.arange(len(labels))
-    from sklearn.model_selection import train_test_split
-
-    train, test = train_test_split(np.arange(len(labels)), test_size=DIGITS_TEST_FRACTION,
-                                   random_state=DIGITS_SPLIT_SEED, stratify=labels)
-    return np.sort(train if split == "train" else test)
+    if len(labels) != 1797:
+        raise GanProbeError(f"the digits split is defined for scikit-learn's 1,797 digits (got {len(labels)})")
+    test = np.unpackbits(np.frombuffer(bytes.fromhex(_DIGITS_TEST_BITS), np.uint8))[:len(labels)].astype(bool)
+    return np.flatnonzero(test if split == "test" else ~test)
 
 
 @register("shapes", channels=3, image_size=32, splits=("train", "test"), default_split="train",

@@ -236,7 +236,7 @@ def build_nets(model_cfg: DCGANConfig, cfg: TrainConfig, device: torch.device,
     checkpoint ``state`` (weights, optimizers, step, RNG); returns them and the step to start at."""
     memory_format = torch.channels_last if device.type == "cuda" else torch.contiguous_format
     G = Generator(model_cfg).to(device, memory_format=memory_format)
-    D = Discriminator(model_cfg).to(device, memory_format=memory_format)
+    D = Discriminator(model_cfg).activations_in_place().to(device, memory_format=memory_format)
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
     step = 0

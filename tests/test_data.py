@@ -115,6 +115,30 @@ def test_digits_default_and_splits():
     assert rgb.images.shape[1:] == (3, 64, 64)
 
 
+def test_digits_read_without_sklearn_equal_sklearn():
+    """Digits are read from scikit-learn's CSV without importing it; images, labels and the stored
+    split equal load_digits and the seeded stratified train_test_split they stand for."""
+    import subprocess
+    import sys
+
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    from gan_probe.data import DIGITS_SPLIT_SEED, DIGITS_TEST_FRACTION, digits_arrays, digits_split_indices
+
+    images, labels = digits_arrays()
+    d = load_digits()
+    np.testing.assert_array_equal(images, d.images)
+    np.testing.assert_array_equal(labels, d.target)
+    train, test = train_test_split(np.arange(1797), test_size=DIGITS_TEST_FRACTION, random_state=DIGITS_SPLIT_SEED,
+                                   stratify=d.target)
+    np.testing.assert_array_equal(digits_split_indices("test", labels), np.sort(test))
+    np.testing.assert_array_equal(digits_split_indices("train", labels), np.sort(train))
+    code = ("import sys; from gan_probe.data import load_dataset; load_dataset('digits:test'); "
+            "sys.exit('sklearn' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0, "loading digits imported scikit-learn"
+
+
 def test_errors(tmp_path):
     with pytest.raises(GanProbeError, match="unknown dataset"):
         parse_dataset("cifar11")

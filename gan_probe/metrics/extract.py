@@ -138,13 +138,11 @@ def _extract(source: Source, opts: ExtractOptions, extractor, need_features: boo
     acc, feats, logits = on_every_rank(lambda: _extract_rows(source, rows, opts, extractor, need_features,
                                                              need_logits, d), d)
     if d.world > 1:  # merge the moments, gather rows and skipped images, in rank order
-        shares = gather_objects((acc.n, acc.mean, acc.m2, list(source.skipped)), d)
+        shares = gather_objects((*acc.moments(), list(source.skipped)), d)
         acc = StatisticsAccumulator()
         source.skipped[:] = []
         for n, mean, m2, skipped in shares:
-            part = StatisticsAccumulator()
-            part.n, part.mean, part.m2 = n, mean, m2
-            acc.merge(part)
+            acc.add_moments(n, mean, m2)
             source.skipped.extend(skipped)
         feats = gather_rows(feats, d) if need_features else None
         logits = gather_rows(logits, d) if need_logits else None

@@ -216,6 +216,16 @@ class Discriminator(nn.Module):
         self.head = nn.Linear(c_in * config.d_final_size**2, 1)
         self.apply(weights_init)
 
+    def activations_in_place(self, on: bool = True) -> "Discriminator":
+        """Let each LeakyReLU overwrite its input, as training does: the same values and, the slope
+        being positive, the same gradients (bit for bit), one activation buffer less per layer
+        (about 7% of a CPU step at 32 px). Off unless asked: guided backprop and feature hooks read
+        the pre-activation. Returns D."""
+        for m in self.modules():
+            if isinstance(m, nn.LeakyReLU):
+                m.inplace = on
+        return self
+
     def features(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Each conv layer's activation map, input layer first."""
         out = []
