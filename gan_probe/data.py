@@ -16,6 +16,7 @@ any other is one loader function under ``@register(...)`` (see ``digits``, ``ima
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,12 +58,27 @@ DATASETS: dict[str, DatasetInfo] = {}
 
 
 def register(name: str, *, channels: int, image_size: int, splits: tuple[str, ...],
-             default_split: str, description: str, downloadable: bool = True):
+             default_split: str, description: str, downloadable: bool = True, fetch_by_hand: str | None = None):
+    """Register the decorated ``loader(root=, split=, image_size=, channels=, download=)`` as dataset ``name``.
+    ``fetch_by_hand``: for data only its publisher hands out, how to get it: the dataset is not downloadable,
+    and asking its loader to download raises that message (before the loader runs)."""
     def deco(fn: Callable[..., Dataset]):
+        if fetch_by_hand is not None:
+            fn = _refusing_download(fn, fetch_by_hand)
         DATASETS[name] = DatasetInfo(name, channels, image_size, splits, default_split, fn,
-                                     description, downloadable)
+                                     description, downloadable and fetch_by_hand is None)
         return fn
     return deco
+
+
+def _refusing_download(load: Callable[..., Dataset], fetch_by_hand: str) -> Callable[..., Dataset]:
+    @functools.wraps(load)
+    def refusing(*, download: bool = False, **kwargs) -> Dataset:
+        if download:
+            raise GanProbeError(fetch_by_hand)
+        return load(download=download, **kwargs)
+
+    return refusing
 
 
 @dataclass(frozen=True)
@@ -296,13 +312,11 @@ del _row
 
 @register("lsun", channels=3, image_size=64, splits=(), default_split="bedroom_train",
           description="LSUN scenes, one category: lsun:bedroom_train (lmdb folders; needs `pip install lmdb`)",
-          downloadable=False)
+          fetch_by_hand="LSUN cannot be downloaded by torchvision; get it with the LSUN download script "
+                        "(github.com/fyu/lsun) and pass --data-root")
 def _lsun(root: Path, split: str, image_size: int, channels: int, download: bool) -> Dataset:
     from torchvision.datasets import LSUN
 
-    if download:
-        raise GanProbeError("LSUN cannot be downloaded by torchvision; get it with the LSUN download script "
-                            "(github.com/fyu/lsun) and pass --data-root")
     try:
         import lmdb  # noqa: F401
     except ImportError as e:
@@ -314,11 +328,9 @@ def _lsun(root: Path, split: str, image_size: int, channels: int, download: bool
 
 @register("imagenet32", channels=3, image_size=32, splits=("train", "val"), default_split="train",
           description="Downsampled Imagenet 32x32 (Imagenet32_train_npz/train_data_batch_*.npz, Imagenet32_val_npz/)",
-          downloadable=False)
+          fetch_by_hand="Imagenet32 needs a (free) image-net.org account; download Imagenet32_train_npz "
+                        "and Imagenet32_val_npz there and unpack them under --data-root")
 def _imagenet32(root: Path, split: str, image_size: int, channels: int, download: bool) -> Dataset:
-    if download:
-        raise GanProbeError("Imagenet32 needs a (free) image-net.org account; download Imagenet32_train_npz "
-                            "and Imagenet32_val_npz there and unpack them under --data-root")
     return Imagenet32Dataset(root, split, image_transform(image_size, channels))
 
 

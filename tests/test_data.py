@@ -226,3 +226,14 @@ def test_the_table_keeps_the_registry_order_and_a_row_is_all_a_new_dataset_needs
     monkeypatch.setattr(tvd, "KMNIST", missing)
     with pytest.raises(GanProbeError, match=r"KMNIST not found .*gan-probe download kmnist"):
         load_dataset("kmnist:test", root=tmp_path)
+
+
+@pytest.mark.parametrize("name,how", [("lsun", "LSUN download script"), ("imagenet32", "image-net.org account")])
+def test_data_fetched_by_hand_refuses_download_with_how_to_get_it(name, how, tmp_path):
+    from gan_probe.data import DATASETS, download
+
+    assert DATASETS[name].downloadable is False
+    with pytest.raises(GanProbeError, match=how):
+        load_dataset(name, root=tmp_path, download=True)
+    with pytest.raises(GanProbeError, match=f"{name} cannot be downloaded by gan-probe"):
+        download(name, root=tmp_path)

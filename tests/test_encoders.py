@@ -418,6 +418,25 @@ def test_registry():
     assert e.value.param == "name"
 
 
+def test_one_registration_makes_an_encoder_and_a_feature_space(tmp_path, monkeypatch):
+    """``register_encoder`` is the one line: a "module:attribute" target is imported on first use, and every
+    registered encoder is a feature space of the same name and help."""
+    import gan_probe.encoders as encoders
+    from gan_probe.features import FEATURE_SPACE_HELP, FEATURE_SPACES
+
+    assert {n: FEATURE_SPACE_HELP[n] for n in encoders.ENCODER_HELP} == encoders.ENCODER_HELP
+    assert list(FEATURE_SPACES)[-len(ENCODERS):] == list(ENCODERS)
+    monkeypatch.setattr(encoders, "ENCODERS", dict(ENCODERS))
+    monkeypatch.setattr(encoders, "ENCODER_HELP", dict(encoders.ENCODER_HELP))
+    encoders.register_encoder("tiny-dino", "gan_probe.encoders.dinov2:dinov2_encoder", help="a test encoder")
+    with pytest.raises(ValueError, match="already registered"):
+        encoders.register_encoder("tiny-dino", dino_mod.dinov2_encoder)
+    path = dino_mod.write_standin_weights(tmp_path / "d.pth", spec=DINO_TINY, grid=3)
+    enc = encoders.get_encoder("tiny-dino", weights=path, spec=DINO_TINY)
+    assert enc.dim == 32 and enc.weights_format == "official DINOv2 / timm"
+    assert torch.equal(enc(_images(2)), dino_mod.dinov2_encoder(weights=path, spec=DINO_TINY)(_images(2)))
+
+
 def test_standin_writers_load(tmp_path):
     a = dino_mod.write_standin_weights(tmp_path / "dinov2_vitl14_pretrain.pth", spec=DINO_TINY, grid=3)
     b = clip_mod.write_standin_weights(tmp_path / "clip.safetensors", spec=CLIP_TINY)

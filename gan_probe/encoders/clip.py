@@ -20,10 +20,10 @@ from pathlib import Path
 
 import torch
 
-from gan_probe.encoders.base import Encoder
-from gan_probe.encoders.vit import ViTSpec, load_vit, merge_qkv
-from gan_probe.encoders.weights import (Candidate, WeightsFile, file_candidate, find_weights, hf_candidate,
-                                        read_state_dict, weights_notes, weights_sha256)
+from gan_probe.encoders.base import ViTEncoderFactory
+from gan_probe.encoders.preprocess import cmmd_preprocess
+from gan_probe.encoders.vit import ViTSpec, transformers_to_timm
+from gan_probe.encoders.weights import Candidate, WeightsFile, file_candidate, find_weights, hf_candidate
 from gan_probe.errors import GanProbeError
 
 NAME = "clip"
@@ -74,9 +74,13 @@ _OPENAI_SWAPS = (("conv1.", "patch_embed.proj."), ("ln_pre.", "norm_pre."), ("ln
                  ("transformer.resblocks.", "blocks."), (".ln_1.", ".norm1."), (".ln_2.", ".norm2."),
                  (".attn.in_proj_", ".attn.qkv."), (".attn.out_proj.", ".attn.proj."),
                  (".mlp.c_fc.", ".mlp.fc1."), (".mlp.c_proj.", ".mlp.fc2."))
+_HF_EXACT = {"embeddings.class_embedding": "cls_token", "embeddings.patch_embedding.weight": "patch_embed.proj.weight",
+             "embeddings.position_embedding.weight": "pos_embed"}
+_HF_PREFIXES = {"pre_layrnorm.": "norm_pre.", "post_layernorm.": "norm."}
 _HF_LAYER = re.compile(r"^encoder\.layers\.(\d+)\.(.+)\.(weight|bias)$")
 _HF_NAMES = {"layer_norm1": "norm1", "layer_norm2": "norm2", "mlp.fc1": "mlp.fc1", "mlp.fc2": "mlp.fc2",
              "self_attn.out_proj": "attn.proj"}
+_HF_QKV = {"self_attn.q_proj": "q", "self_attn.k_proj": "k", "self_attn.v_proj": "v"}
 
 
 def to_timm(state: dict[str, torch.Tensor], spec: ViTSpec = SPEC) -> dict[str, torch.Tensor]:
@@ -105,65 +109,27 @@ def to_timm(state: dict[str, torch.Tensor], spec: ViTSpec = SPEC) -> dict[str, t
                     k = k.replace(a, b) if a.startswith(".") else (b + k[len(a):] if k.startswith(a) else k)
                 out[k] = v
         return out
-    qkv: dict[tuple[str, str], dict[str, torch.Tensor]] = {}
+    items = []
     for k, v in state.items():
         if k == "visual_projection.weight":
             out["head.weight"] = v
             out["head.bias"] = torch.zeros(v.shape[0])
-            continue
-        if not k.startswith("vision_model.") or k.endswith("position_ids"):
-            continue
-        k = k.removeprefix("vision_model.")
-        if k == "embeddings.class_embedding":
-            out["cls_token"] = v.reshape(1, 1, -1)
-        elif k == "embeddings.patch_embedding.weight":
-            out["patch_embed.proj.weight"] = v
-        elif k == "embeddings.position_embedding.weight":
-            out["pos_embed"] = v.unsqueeze(0)
-        elif k.startswith("pre_layrnorm."):
-            out["norm_pre." + k.rsplit(".", 1)[1]] = v
-        elif k.startswith("post_layernorm."):
-            out["norm." + k.rsplit(".", 1)[1]] = v
-        else:
-            m = _HF_LAYER.match(k)
-            if m is None:
-                out[k] = v  # left as is: load_vit names it as unexpected
-                continue
-            i, sub, param = m.groups()
-            if sub in ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"):
-                qkv.setdefault((i, param), {})[sub[10]] = v
-            else:
-                out[f"blocks.{i}.{_HF_NAMES.get(sub, sub)}.{param}"] = v
-    merge_qkv(qkv, out)
+        elif k.startswith("vision_model.") and not k.endswith("position_ids"):
+            items.append((k.removeprefix("vision_model."), v))
+    out.update(transformers_to_timm(items, exact=_HF_EXACT, prefixes=_HF_PREFIXES, layer=_HF_LAYER,
+                                    names=_HF_NAMES, qkv=_HF_QKV))
+    if "cls_token" in out:
+        out["cls_token"] = out["cls_token"].reshape(1, 1, -1)
+    if "pos_embed" in out:
+        out["pos_embed"] = out["pos_embed"].unsqueeze(0)
     return out
 
 
-def load_clip_network(path: str | os.PathLike, spec: ViTSpec = SPEC) -> tuple[torch.nn.Module, str]:
-    """(timm network with the file's weights, the file's format). Architecture-parametric: ``spec``."""
-    state = read_state_dict(path, "CLIP")
-    try:
-        fmt = weights_format(state)
-    except GanProbeError as e:
-        raise GanProbeError(f"{path}: {e}") from None
-    return load_vit(spec, to_timm(state, spec), str(path)), fmt
-
-
-def clip_encoder(weights: str | os.PathLike | None = None, device: str | torch.device = "cpu",
-                 spec: ViTSpec = SPEC, **_) -> Encoder:
-    """The ``clip`` encoder. ``weights``: a file in any accepted format (else searched for)."""
-    from gan_probe.encoders.preprocess import cmmd_preprocess
-
-    found = find_clip_weights(weights)
-    model, fmt = load_clip_network(found.path, spec)
-    device = torch.device(device)
-    sha = weights_sha256(found.path)
-    size = spec.img_size
-    enc = Encoder(NAME, spec.out_dim, NETWORK if spec == SPEC else f"CLIP-style {spec.describe()}",
-                  PREPROCESSING if size == 336 else PREPROCESSING.replace("336x336", f"{size}x{size}"),
-                  Path(found.path), sha, fmt, found.published_sha256, model.to(device),
-                  lambda images: cmmd_preprocess(images, size), device, l2_normalize=True)
-    enc.notes.extend(weights_notes(found.path, sha, found.published_sha256))
-    return enc
+clip_encoder = ViTEncoderFactory(
+    name=NAME, what="CLIP", spec=SPEC, network=NETWORK, preprocessing=PREPROCESSING, preprocess=cmmd_preprocess,
+    find_weights=find_clip_weights, weights_format=weights_format, to_timm=to_timm, l2_normalize=True)
+"""The ``clip`` encoder: ``clip_encoder(weights=None, device="cpu", spec=SPEC)``; ``weights``: a file in any
+accepted format (else searched for)."""
 
 
 def write_standin_weights(path: str | os.PathLike, spec: ViTSpec = SPEC, seed: int = 0) -> Path:

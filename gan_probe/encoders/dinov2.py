@@ -20,10 +20,11 @@ from pathlib import Path
 
 import torch
 
-from gan_probe.encoders.base import Encoder
-from gan_probe.encoders.vit import ViTSpec, dinov2_resample_pos_embed, load_vit, merge_qkv
+from gan_probe.encoders.base import ViTEncoderFactory
+from gan_probe.encoders.preprocess import dgm_eval_preprocess
+from gan_probe.encoders.vit import ViTSpec, dinov2_resample_pos_embed, transformers_to_timm
 from gan_probe.encoders.weights import (Candidate, WeightsFile, file_candidate, find_weights, hf_candidate,
-                                        read_state_dict, torch_hub_checkpoint, weights_notes, weights_sha256)
+                                        torch_hub_checkpoint)
 from gan_probe.errors import GanProbeError
 
 NAME = "dinov2"
@@ -51,7 +52,10 @@ def find_dinov2_weights(path: str | os.PathLike | None = None) -> WeightsFile:
                         get_it=f"download {WEIGHTS_URL} and put it at {torch_hub_checkpoint(WEIGHTS_FILENAME)}")
 
 
-_HF_LAYER = re.compile(r"^encoder\.layer\.(\d+)\.(.+)$")
+_HF_EXACT = {"embeddings.cls_token": "cls_token", "embeddings.position_embeddings": "pos_embed"}
+_HF_PREFIXES = {"embeddings.patch_embeddings.projection.": "patch_embed.proj.", "layernorm.": "norm."}
+_HF_LAYER = re.compile(r"^encoder\.layer\.(\d+)\.(.+)\.([^.]+)$")
+_LAYER_SCALE = re.compile(r"^(encoder\.layer\.\d+)\.layer_scale([12])\.lambda1$")
 _HF_NAMES = {"norm1": "norm1", "norm2": "norm2", "mlp.fc1": "mlp.fc1", "mlp.fc2": "mlp.fc2",
              "attention.output.dense": "attn.proj", "attention.o_proj": "attn.proj"}
 _HF_QKV = {"attention.attention.query": "q", "attention.attention.key": "k", "attention.attention.value": "v",
@@ -72,65 +76,23 @@ def to_timm(state: dict[str, torch.Tensor], spec: ViTSpec = SPEC) -> dict[str, t
     if fmt == "official DINOv2 / timm":
         out = {k: v for k, v in state.items() if k != "mask_token"}
     else:
-        out, qkv = {}, {}
+        items = []
         for k, v in state.items():
             k = k.removeprefix("dinov2.")
-            if k in ("embeddings.mask_token",) or not (k.startswith("embeddings.") or k.startswith("encoder.")
-                                                       or k.startswith("layernorm.")):
-                continue
-            if k == "embeddings.cls_token":
-                out["cls_token"] = v
-            elif k == "embeddings.position_embeddings":
-                out["pos_embed"] = v
-            elif k.startswith("embeddings.patch_embeddings.projection."):
-                out["patch_embed.proj." + k.rsplit(".", 1)[1]] = v
-            elif k.startswith("layernorm."):
-                out["norm." + k.rsplit(".", 1)[1]] = v
-            else:
-                m = _HF_LAYER.match(k)
-                if m is None:
-                    out[k] = v  # left as is: load_vit names it as unexpected
-                    continue
-                i, rest = m.groups()
-                if rest in ("layer_scale1.lambda1", "layer_scale2.lambda1"):
-                    out[f"blocks.{i}.ls{rest[11]}.gamma"] = v
-                    continue
-                sub, param = rest.rsplit(".", 1)
-                if sub in _HF_QKV:
-                    qkv.setdefault((i, param), {})[_HF_QKV[sub]] = v
-                else:
-                    out[f"blocks.{i}.{_HF_NAMES.get(sub, sub)}.{param}"] = v
-        merge_qkv(qkv, out)
+            if k != "embeddings.mask_token" and k.startswith(("embeddings.", "encoder.", "layernorm.")):
+                items.append((_LAYER_SCALE.sub(r"\1.ls\2.gamma", k), v))
+        out = transformers_to_timm(items, exact=_HF_EXACT, prefixes=_HF_PREFIXES, layer=_HF_LAYER,
+                                   names=_HF_NAMES, qkv=_HF_QKV)
     if "pos_embed" in out:
         out["pos_embed"] = dinov2_resample_pos_embed(out["pos_embed"], spec.grid)
     return out
 
 
-def load_dinov2_network(path: str | os.PathLike, spec: ViTSpec = SPEC) -> tuple[torch.nn.Module, str]:
-    """(timm network with the file's weights, the file's format). Architecture-parametric: ``spec``."""
-    state = read_state_dict(path, "DINOv2")
-    try:
-        fmt = weights_format(state)
-    except GanProbeError as e:
-        raise GanProbeError(f"{path}: {e}") from None
-    return load_vit(spec, to_timm(state, spec), str(path)), fmt
-
-
-def dinov2_encoder(weights: str | os.PathLike | None = None, device: str | torch.device = "cpu",
-                   spec: ViTSpec = SPEC, **_) -> Encoder:
-    """The ``dinov2`` encoder. ``weights``: a file in any accepted format (else searched for)."""
-    from gan_probe.encoders.preprocess import dgm_eval_preprocess
-
-    found = find_dinov2_weights(weights)
-    model, fmt = load_dinov2_network(found.path, spec)
-    device = torch.device(device)
-    sha = weights_sha256(found.path)
-    enc = Encoder(NAME, spec.out_dim, NETWORK if spec == SPEC else f"DINOv2-style {spec.describe()}",
-                  PREPROCESSING if spec.img_size == 224 else PREPROCESSING.replace("224x224", f"{spec.img_size}x{spec.img_size}"),
-                  Path(found.path), sha, fmt, found.published_sha256, model.to(device), 
-                  lambda images: dgm_eval_preprocess(images, spec.img_size), device)
-    enc.notes.extend(weights_notes(found.path, sha, found.published_sha256))
-    return enc
+dinov2_encoder = ViTEncoderFactory(
+    name=NAME, what="DINOv2", spec=SPEC, network=NETWORK, preprocessing=PREPROCESSING, preprocess=dgm_eval_preprocess,
+    find_weights=find_dinov2_weights, weights_format=weights_format, to_timm=to_timm)
+"""The ``dinov2`` encoder: ``dinov2_encoder(weights=None, device="cpu", spec=SPEC)``; ``weights``: a file in
+any accepted format (else searched for)."""
 
 
 def write_standin_weights(path: str | os.PathLike, spec: ViTSpec = SPEC, seed: int = 0,

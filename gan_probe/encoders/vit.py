@@ -3,17 +3,20 @@
 A :class:`ViTSpec` names an architecture by its sizes (patch, width, depth, heads, MLP width,
 input size) and its variant switches (DINOv2's layer scale; CLIP's pre-norm, QuickGELU and
 projection). :func:`load_vit` builds that network and loads a state dict already in timm's key
-names; the per-encoder modules convert the published file formats into those names. The tiny
-test models and the real ViT-L/14s go through the same code: nothing here knows their sizes.
+names (:func:`load_vit_file`: from a weights file, through an encoder's own format converter); the
+per-encoder modules convert the published file formats into those names. The tiny test models and
+the real ViT-L/14s go through the same code: nothing here knows their sizes.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
+import os
+import re
 from dataclasses import dataclass
 from functools import partial
-from typing import Iterator
+from typing import Callable, Iterable, Iterator
 
 import torch
 
@@ -84,6 +87,23 @@ def load_vit(spec: ViTSpec, state: dict[str, torch.Tensor], what: str) -> torch.
     return model.eval().requires_grad_(False)
 
 
+def load_vit_file(path: str | os.PathLike, spec: ViTSpec, what: str,
+                  weights_format: Callable[[dict[str, torch.Tensor]], str],
+                  to_timm: Callable[[dict[str, torch.Tensor], ViTSpec], dict[str, torch.Tensor]]
+                  ) -> tuple[torch.nn.Module, str]:
+    """(the network of ``spec`` holding a weights file's tensors, the file's format). ``what`` names the
+    weights in messages ("DINOv2"); ``weights_format(state)`` names the file's format (or raises a
+    GanProbeError, given here prefixed with the path); ``to_timm(state, spec)`` renames its keys to timm's."""
+    from gan_probe.encoders.weights import read_state_dict
+
+    state = read_state_dict(path, what)
+    try:
+        fmt = weights_format(state)
+    except GanProbeError as e:
+        raise GanProbeError(f"{path}: {e}") from None
+    return load_vit(spec, to_timm(state, spec), str(path)), fmt
+
+
 def dinov2_resample_pos_embed(pos_embed: torch.Tensor, grid: int, offset: float = 0.1) -> torch.Tensor:
     """DINOv2's own position-embedding interpolation (``interpolate_pos_encoding`` in
     facebookresearch/dinov2, as torch hub's ``dinov2_vitl14`` runs it): bicubic, no antialias,
@@ -124,6 +144,35 @@ def fast_inference(device: torch.device) -> Iterator[None]:
 
 def precision_on(device: torch.device) -> str:
     return "bfloat16 autocast" if device.type == "cuda" else "float32"
+
+
+def transformers_to_timm(items: Iterable[tuple[str, torch.Tensor]], *, exact: dict[str, str],
+                         prefixes: dict[str, str], layer: re.Pattern, names: dict[str, str],
+                         qkv: dict[str, str]) -> dict[str, torch.Tensor]:
+    """A transformers-format ViT's tensors (``items``: key, tensor, the model's own prefix stripped) under
+    timm's names. ``exact``: whole keys renamed; ``prefixes``: a key's leading part renamed (its last part,
+    ``weight``/``bias``, kept); a key ``layer`` matches (-> layer index, sub-module, parameter) becomes
+    ``blocks.<index>.<names.get(sub, sub)>.<parameter>``, or, for a query/key/value part (``qkv[sub]``:
+    "q", "k" or "v"), a third of timm's fused ``attn.qkv`` (:func:`merge_qkv`). Any other key is kept as
+    it is (:func:`load_vit` then names it as unexpected)."""
+    out: dict[str, torch.Tensor] = {}
+    parts: dict[tuple[str, str], dict[str, torch.Tensor]] = {}
+    for k, v in items:
+        prefix = next((p for p in prefixes if k.startswith(p)), None)
+        if k in exact:
+            out[exact[k]] = v
+        elif prefix is not None:
+            out[prefixes[prefix] + k.rsplit(".", 1)[1]] = v
+        elif (m := layer.match(k)) is None:
+            out[k] = v
+        else:
+            i, sub, param = m.groups()
+            if sub in qkv:
+                parts.setdefault((i, param), {})[qkv[sub]] = v
+            else:
+                out[f"blocks.{i}.{names.get(sub, sub)}.{param}"] = v
+    merge_qkv(parts, out)
+    return out
 
 
 def merge_qkv(parts: dict[tuple[str, str], dict[str, torch.Tensor]], out: dict[str, torch.Tensor]) -> None:

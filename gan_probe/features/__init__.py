@@ -16,7 +16,8 @@ adapts what it gets (grayscale <-> RGB, resize) itself.
 - ``dinov2``, ``clip``: the encoders of :mod:`gan_probe.encoders` (DINOv2 ViT-L/14 CLS token;
   CLIP ViT-L/14@336 image embedding, L2-normalised), their weights found as docs/encoders.md says
   (or ``weights=``); the [-1, 1] images are quantised to uint8 and given the encoder's own
-  preprocessing. The description names the weights' SHA-256 and the preprocessing.
+  preprocessing. The description names the weights' SHA-256 and the preprocessing. Every encoder
+  registered there (``register_encoder``) is a space here, without a registration of its own.
 
 A new space is one factory returning a :class:`FeatureSpace` and one
 :func:`register_feature_space` call; every analysis and command that picks a
@@ -25,6 +26,7 @@ space by name then offers it.
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from typing import Callable
@@ -33,6 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from gan_probe.device import exact_float32
+from gan_probe.encoders import ENCODER_HELP
 from gan_probe.errors import GanProbeError
 
 
@@ -197,10 +200,8 @@ register_feature_space("disc", _disc, help="the checkpoint's discriminator, ever
                                            "(the paper's representation)")
 register_feature_space("random-disc", _random_disc, help="the same architecture, randomly initialised (seeded)")
 register_feature_space("inception", _inception, help="pool3 of pytorch-fid's FID Inception network")
-register_feature_space("dinov2", lambda **kw: encoder_feature_space("dinov2", **kw),
-                       help="DINOv2 ViT-L/14 CLS token, 1024-d (weights: docs/encoders.md)")
-register_feature_space("clip", lambda **kw: encoder_feature_space("clip", **kw),
-                       help="OpenAI CLIP ViT-L/14@336 image embedding, L2-normalised, 768-d (weights: docs/encoders.md)")
+for _name, _help in ENCODER_HELP.items():  # every encoder is a feature space too: registered once, there
+    register_feature_space(_name, functools.partial(encoder_feature_space, _name), help=_help)
 
 
 def get_feature_space(name: str, *, checkpoint: str | os.PathLike | None = None,

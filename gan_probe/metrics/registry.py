@@ -265,24 +265,25 @@ register_metric("kd", _kernel("kd"), help="kernel distance (KID's estimator) in 
                 except_spaces={"inception"}, default={"dinov2"})
 
 
-@register_metric("pr", help="precision/recall, k=3", needs_ref=True, consumes={"features"},
-                 rows=[MetricRow("precision (k=3)", "precision"), MetricRow("recall (k=3)", "recall")],
-                 higher_is_better=True)
-def _precision_recall(gen, ref, ctx: MetricContext) -> dict:
-    from gan_probe.metrics.prdc import features_to_precision_recall
+def _neighbours(formula: str, k: str, keys: tuple[str, str]):
+    """A k-NN pair of :mod:`gan_probe.metrics.prdc`: ``formula(ref, gen, options.<k>, device)`` -> ``keys``."""
+    def compute(gen, ref, ctx: MetricContext) -> dict:
+        from gan_probe.metrics import prdc
 
-    p, r = features_to_precision_recall(ref.features, gen.features, ctx.options.pr_k, ctx.device)
-    return {"precision": p, "recall": r}
+        pair = getattr(prdc, formula)(ref.features, gen.features, getattr(ctx.options, k), ctx.device)
+        return dict(zip(keys, pair, strict=True))
+
+    return compute
 
 
-@register_metric("dc", help="density/coverage, k=5", needs_ref=True, consumes={"features"},
-                 rows=[MetricRow("density (k=5)", "density"), MetricRow("coverage (k=5)", "coverage")],
-                 higher_is_better=True)
-def _density_coverage(gen, ref, ctx: MetricContext) -> dict:
-    from gan_probe.metrics.prdc import features_to_density_coverage
-
-    d, c = features_to_density_coverage(ref.features, gen.features, ctx.options.dc_k, ctx.device)
-    return {"density": d, "coverage": c}
+register_metric("pr", _neighbours("features_to_precision_recall", "pr_k", ("precision", "recall")),
+                help="precision/recall, k=3", needs_ref=True, consumes={"features"},
+                rows=[MetricRow("precision (k=3)", "precision"), MetricRow("recall (k=3)", "recall")],
+                higher_is_better=True)
+register_metric("dc", _neighbours("features_to_density_coverage", "dc_k", ("density", "coverage")),
+                help="density/coverage, k=5", needs_ref=True, consumes={"features"},
+                rows=[MetricRow("density (k=5)", "density"), MetricRow("coverage (k=5)", "coverage")],
+                higher_is_better=True)
 
 
 @register_metric("cmmd", help="CMMD: RBF-kernel MMD, sigma 10, x1000 (Jayasumana et al. 2024)", needs_ref=True,
