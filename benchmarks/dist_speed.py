@@ -35,20 +35,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import describe, machine_info  # noqa: E402  (benchmarks/machine.py: CPU, ISA, torch build)
+from synthetic_images import write_images  # noqa: E402  (benchmarks/synthetic_images.py)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-
-
-def write_images(folder: Path, n: int, seed: int, size: int) -> Path:
-    from PIL import Image
-
-    rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    for i in range(n):
-        small = rng.integers(0, 256, (4, 4, 3), dtype=np.uint8)
-        Image.fromarray(small).resize((size, size), Image.BILINEAR).save(folder / f"{i:05d}.png")
-    return folder
 
 
 def run_pass(folder: Path, out: Path, nproc: int, threads: int, weights: Path, batch_size: int) -> dict:

@@ -30,22 +30,12 @@ from pathlib import Path
 import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import describe, machine_info  # noqa: E402  (benchmarks/machine.py: CPU, ISA, torch build)
+from synthetic_images import write_images  # noqa: E402  (benchmarks/synthetic_images.py)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 WEIGHTS_NAME = "pt_inception-2015-12-05-6726825d.pth"
-
-
-def write_images(folder: Path, n: int, seed: int, size: int) -> Path:
-    from PIL import Image
-
-    rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    for i in range(n):
-        small = rng.integers(0, 256, (4, 4, 3), dtype=np.uint8)
-        Image.fromarray(small).resize((size, size), Image.BILINEAR).save(folder / f"{i:05d}.png")
-    return folder
 
 
 def write_full_rank_stats(path: Path, seed: int, n: int = 5000, d: int = 2048) -> Path:

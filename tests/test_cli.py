@@ -173,3 +173,41 @@ def test_usage_errors_are_one_line(args):
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and "--help" in lines[0], r.stderr
+
+
+def test_option_group_options_stand_in_place_and_reach_the_command_as_one_object():
+    """cli.app.option_groups: a parameter annotated with an OptionGroup becomes the group's options,
+    at its place, with the group's defaults and checks; the command receives the group built."""
+    import typer
+    from typer.testing import CliRunner
+
+    from gan_probe.cli.app import ModelRun, option_groups
+
+    seen = {}
+    app = typer.Typer()
+
+    @app.command()
+    @option_groups
+    def cmd(first: int = 1, run: ModelRun = ModelRun(), last: bool = False) -> None:
+        seen.update(first=first, run=run, last=last)
+
+    @app.command()
+    def other() -> None:  # two commands: typer then expects the command name
+        pass
+
+    runner = CliRunner()
+    r = runner.invoke(app, ["cmd", "--psi", "0.5", "--class", "3", "--last"])
+    assert r.exit_code == 0, r.output
+    assert seen == {"first": 1, "run": ModelRun(class_index=3, psi=0.5), "last": True}
+    assert seen["run"].batch_size == 256 and seen["run"].device == "auto" and not seen["run"].trust_pickle
+    help_text = runner.invoke(app, ["cmd", "--help"], env={"COLUMNS": "200"}).output
+    order = [help_text.index(f"--{name} ") for name in
+             ("first", "batch-size", "device", "class", "psi", "trust-pickle", "last")]
+    assert order == sorted(order), help_text
+    assert runner.invoke(app, ["cmd", "--class", "-1"]).exit_code == 2  # the group's min=0 holds
+
+    def clash(batch_size: int = 1, run: ModelRun = ModelRun()) -> None:
+        pass
+
+    with pytest.raises(TypeError, match="batch_size"):
+        option_groups(clash)

@@ -6,17 +6,20 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from PIL import Image
 
-from cli_runner import run_cli
-from gan_probe.errors import GanProbeError
-from gan_probe.metrics import registry
-from gan_probe.metrics.registry import MetricRow, register_metric, side_needs
+sys.path.insert(0, str(Path(__file__).parent / "scoring"))
+from cli_runner import run_cli  # noqa: E402
+from scoring_helpers import _write_images  # noqa: E402
+
+from gan_probe.errors import GanProbeError  # noqa: E402
+from gan_probe.metrics import registry  # noqa: E402
+from gan_probe.metrics.registry import MetricRow, register_metric, side_needs  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -35,15 +38,6 @@ def _npz(path: Path, mu, sigma=None) -> Path:
     mu = np.asarray(mu, np.float64)
     np.savez(path, mu=mu, sigma=np.eye(len(mu)) if sigma is None else sigma)
     return path
-
-
-def _images(folder: Path, n: int, seed: int) -> Path:
-    rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True)
-    for i in range(n):
-        small = rng.integers(0, 256, (4, 4, 3), dtype=np.uint8)
-        Image.fromarray(small).resize((24, 24), Image.BILINEAR).save(folder / f"{i}.png")
-    return folder
 
 
 def _mean_gap(gen, ref, ctx):
@@ -180,7 +174,7 @@ def test_fid_a_b_calls_compute_fid_with_a_as_gen_and_saves_a_statistics(tmp_path
     from gan_probe.metrics.fid import features_to_statistics, statistics_to_fid
     from gan_probe.metrics.sources import open_source
 
-    a, b = _images(tmp_path / "a", 3, 0), _images(tmp_path / "b", 4, 1)
+    a, b = _write_images(tmp_path / "a", 3, 0, size=24), _write_images(tmp_path / "b", 4, 1, size=24)
     calls = []
     real_compute_fid = score.compute_fid
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import inspect
+import typing
 from pathlib import Path
 from typing import Annotated
 
@@ -60,6 +64,60 @@ DataRootOpt = Annotated[
     typer.Option("--data-root", help="Where datasets live (default: $GAN_PROBE_DATA_ROOT or ~/.cache/gan-probe/data)."),
 ]
 DownloadOpt = Annotated[bool, typer.Option("--download", help="Download a missing dataset (off by default).")]
+
+
+# ---- groups of options several commands share (declared once, with their defaults) ----
+class OptionGroup:
+    """Base of a frozen dataclass whose fields are options several commands take together: each
+    field is a typer ``Annotated`` type with its default, written once here. A command with a
+    parameter annotated with the group (``run: ModelRun``) and decorated by :func:`option_groups`
+    shows the group's options where that parameter stands and receives them as one object."""
+
+
+def option_groups(command):
+    """Put on a command under ``@app.command(...)``: each parameter annotated with an
+    :class:`OptionGroup` becomes that group's options on the command line (in the group's order,
+    at the parameter's place), and the command receives the group built from their values."""
+    hints = typing.get_type_hints(command, include_extras=True)
+    groups = {name: t for name, t in hints.items() if isinstance(t, type) and issubclass(t, OptionGroup)}
+    params = []
+    for p in inspect.signature(command).parameters.values():
+        if p.name not in groups:
+            params.append(p.replace(kind=inspect.Parameter.KEYWORD_ONLY, annotation=hints.get(p.name, p.annotation)))
+            continue
+        group_hints = typing.get_type_hints(groups[p.name], include_extras=True)
+        params += [inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default,
+                                     annotation=group_hints[f.name]) for f in dataclasses.fields(groups[p.name])]
+    names = [p.name for p in params]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise TypeError(f"{command.__name__}: parameters {twice} are declared twice (an option group's field "
+                        "and another parameter)")
+
+    @functools.wraps(command)
+    def run(**values):
+        for name, group in groups.items():
+            values[name] = group(**{f.name: values.pop(f.name) for f in dataclasses.fields(group)})
+        return command(**values)
+
+    run.__signature__ = inspect.Signature(params)  # what typer reads
+    run.__annotations__ = {p.name: p.annotation for p in params}
+    return run
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelRun(OptionGroup):
+    """How a command runs the generator it is given (walk, arithmetic, sample)."""
+
+    batch_size: BatchSizeOpt = 256
+    device: DeviceOpt = "auto"
+    class_index: ClassOpt = None
+    psi: PsiOpt = 1.0
+    trust_pickle: TrustPickleOpt = False
+
+    def spec(self, checkpoint: Path):
+        """The checkpoint argument with --class / --psi / --trust-pickle (:func:`model_spec`)."""
+        return model_spec(checkpoint, self.class_index, self.psi, self.trust_pickle)
 
 
 def registry_help(**fills):

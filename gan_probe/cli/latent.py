@@ -8,8 +8,7 @@ from typing import Annotated
 
 import typer
 
-from gan_probe.cli.app import (BatchSizeOpt, CheckpointArg, ClassOpt, DeviceOpt, JsonOpt, PsiOpt, SeedOpt,
-                               TrustPickleOpt, app, model_spec)
+from gan_probe.cli.app import CheckpointArg, JsonOpt, ModelRun, SeedOpt, app, option_groups
 
 OutOpt = Annotated[Path | None, typer.Option("--out", help="Output folder (default: RUN_DIR/analysis/<command>/).")]
 SheetSizeOpt = Annotated[int, typer.Option("--sheet-size", min=1,
@@ -30,6 +29,7 @@ Examples:
 
   gan-probe walk runs/celeba --endpoints runs/celeba/analysis/walk/endpoints.json  # redraw exactly
 """)
+@option_groups
 def walk(
     checkpoint: CheckpointArg,
     rows: Annotated[int, typer.Option(min=0, help="Paths, >= 1 (Fig. 4: row k goes from sample #k to #k+1 of "
@@ -53,18 +53,14 @@ def walk(
     ppl_samples: Annotated[int, typer.Option(min=0, help="Pairs for the offline path length (0: skip).")] = 1000,
     json_out: JsonOpt = False,
     out: OutOpt = None,
-    batch_size: BatchSizeOpt = 256,
-    device: DeviceOpt = "auto",
-    class_index: ClassOpt = None,
-    psi: PsiOpt = 1.0,
-    trust_pickle: TrustPickleOpt = False,
+    run: ModelRun = ModelRun(),
 ) -> None:
     """Walk between seeded latent points: grid (+ GIF), smoothness, offline path length."""
     from gan_probe.analysis.walk import run_walk
 
-    summary = run_walk(model_spec(checkpoint, class_index, psi, trust_pickle), rows=rows, steps=steps, seed=seed, mode=mode, from_indices=from_indices,
+    summary = run_walk(run.spec(checkpoint), rows=rows, steps=steps, seed=seed, mode=mode, from_indices=from_indices,
                        to_indices=to_indices, sheet_size=sheet_size, endpoints=endpoints, gif=gif, features=features,
-                       ppl_samples=ppl_samples, out=out, batch_size=batch_size, device=device,
+                       ppl_samples=ppl_samples, out=out, batch_size=run.batch_size, device=run.device,
                        progress=not json_out)
     if json_out:
         typer.echo(json.dumps(summary))
@@ -115,6 +111,7 @@ Examples:
 
 Naming exemplars with a classifier (--labels-from) is not implemented: pick them from the sheet.
 """)
+@option_groups
 def arithmetic(
     checkpoint: CheckpointArg,
     sheet: Annotated[bool, typer.Option("--sheet", help="Write the numbered sheet of samples of --seed.")] = False,
@@ -127,17 +124,13 @@ def arithmetic(
                                                        "neighbours (the paper: 0.25).")] = 0.25,
     json_out: JsonOpt = False,
     out: OutOpt = None,
-    batch_size: BatchSizeOpt = 256,
-    device: DeviceOpt = "auto",
-    class_index: ClassOpt = None,
-    psi: PsiOpt = 1.0,
-    trust_pickle: TrustPickleOpt = False,
+    run: ModelRun = ModelRun(),
 ) -> None:
     """Average exemplar z per concept and decode A - B + C (with noisy neighbours and pixel-space arithmetic)."""
     from gan_probe.analysis.arithmetic import run_arithmetic
 
-    summary = run_arithmetic(model_spec(checkpoint, class_index, psi, trust_pickle), sheet=sheet, seed=seed, sheet_size=sheet_size, a=a, b=b, c=c, noise=noise,
-                             out=out, batch_size=batch_size, device=device)
+    summary = run_arithmetic(run.spec(checkpoint), sheet=sheet, seed=seed, sheet_size=sheet_size, a=a, b=b, c=c,
+                             noise=noise, out=out, batch_size=run.batch_size, device=run.device)
     if json_out:
         typer.echo(json.dumps(summary))
         return

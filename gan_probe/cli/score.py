@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from gan_probe.cli.app import (BatchSizeOpt, ClassOpt, DataRootOpt, DeviceOpt, JsonOpt, PsiOpt, SeedOpt,
-                               TrustPickleOpt, app, registry_help, source_spec)
+from gan_probe.cli.app import (BatchSizeOpt, ClassOpt, DataRootOpt, DeviceOpt, JsonOpt, OptionGroup, PsiOpt, SeedOpt,
+                               TrustPickleOpt, app, option_groups, registry_help, source_spec)
 
 SOURCE_HELP = ("An image folder (recursive), a .npz of statistics (mu, sigma: pytorch-fid, clean-fid, ADM, "
                "gan-probe stats), a .npz image array (arr_0) or .npy, a .zip / .tar of images, a checkpoint or "
@@ -34,13 +35,31 @@ OutOpt = Annotated[Path | None, typer.Option("--out", help="Folder for summary.j
                                              "<RUN_DIR>/analysis/score when GEN is a run).")]
 
 
-def _options(batch_size, device, num_workers, n, seed, dims, inception_weights, download, no_cache, skip_bad,
-             data_root, json_out, **more):
-    from gan_probe.metrics.score import ScoreOptions
+@dataclasses.dataclass(frozen=True)
+class FeaturePass(OptionGroup):
+    """The options of fid, score and stats that say how sources are read and run through the network."""
 
-    return ScoreOptions(batch_size=batch_size, device=device, num_workers=num_workers, n=n, seed=seed, dims=dims,
-                        weights=inception_weights, download=download, cache=not no_cache, skip_bad=skip_bad,
-                        data_root=data_root, progress=not json_out, **more)
+    batch_size: BatchSizeOpt = 50
+    device: DeviceOpt = "auto"
+    num_workers: NumWorkersOpt = 2
+    n: NOpt = 10_000
+    seed: SeedOpt = 0
+    inception_weights: WeightsOpt = None
+    download: WeightsDownloadOpt = False
+    dims: DimsOpt = 2048
+    protocol: ProtocolOpt = "pytorch-fid"
+    no_cache: NoCacheOpt = False
+    skip_bad: SkipBadOpt = False
+    data_root: DataRootOpt = None
+
+    def score_options(self, json_out: bool, **more):
+        """The library's :class:`gan_probe.metrics.score.ScoreOptions` (progress bars unless --json)."""
+        from gan_probe.metrics.score import ScoreOptions
+
+        return ScoreOptions(batch_size=self.batch_size, device=self.device, num_workers=self.num_workers, n=self.n,
+                            seed=self.seed, dims=self.dims, weights=self.inception_weights, download=self.download,
+                            protocol=self.protocol, cache=not self.no_cache, skip_bad=self.skip_bad,
+                            data_root=self.data_root, progress=not json_out, **more)
 
 
 @app.command(epilog="""Examples:
@@ -57,22 +76,12 @@ def _options(batch_size, device, num_workers, n, seed, dims, inception_weights, 
 
   gan-probe fid real/ fake/ --protocol clean               # clean-fid's resize (mode='clean')
 """)
+@option_groups
 def fid(
     a: Annotated[str, typer.Argument(help=SOURCE_HELP, metavar="A", show_default=False)],
     b: Annotated[str, typer.Argument(help="The other source (same kinds).", metavar="B", show_default=False)],
-    batch_size: BatchSizeOpt = 50,
-    device: DeviceOpt = "auto",
-    num_workers: NumWorkersOpt = 2,
-    n: NOpt = 10_000,
-    seed: SeedOpt = 0,
+    feature_pass: FeaturePass = FeaturePass(),
     save_stats: SaveStatsOpt = None,
-    inception_weights: WeightsOpt = None,
-    download: WeightsDownloadOpt = False,
-    dims: DimsOpt = 2048,
-    protocol: ProtocolOpt = "pytorch-fid",
-    no_cache: NoCacheOpt = False,
-    skip_bad: SkipBadOpt = False,
-    data_root: DataRootOpt = None,
     out: OutOpt = None,
     class_index: ClassOpt = None,
     psi: PsiOpt = 1.0,
@@ -82,8 +91,7 @@ def fid(
     """Fréchet Inception Distance between A and B: pytorch-fid's network, weights and numbers."""
     from gan_probe.metrics.score import run_score
 
-    opts = _options(batch_size, device, num_workers, n, seed, dims, inception_weights, download, no_cache,
-                    skip_bad, data_root, json_out, protocol=protocol)
+    opts = feature_pass.score_options(json_out)
     a, b = _model_sides(a, b, class_index, psi, trust_pickle)
     _emit(run_score(a, b, None, opts, command="fid", save_stats=save_stats, out=out), json_out, "FID")
 
@@ -127,6 +135,7 @@ def _metrics_option() -> dict:
 
   gan-probe score G.json --ref real_by_class/ --per-class --metrics fid              # intra-FID (conditional G)
 """)
+@option_groups
 def score(
     ctx: typer.Context,
     gen: Annotated[str, typer.Argument(help="Generated images: " + SOURCE_HELP, metavar="GEN",
@@ -134,30 +143,19 @@ def score(
     ref: Annotated[str | None, typer.Option("--ref", help="Reference (real) source, same kinds as GEN.")] = None,
     metrics: Annotated[str | None, typer.Option("--metrics", help="Comma list of metrics (see gan_probe.metrics."
                                                 "registry).")] = None,
-    batch_size: BatchSizeOpt = 50,
-    device: DeviceOpt = "auto",
-    num_workers: NumWorkersOpt = 2,
-    n: NOpt = 10_000,
-    seed: SeedOpt = 0,
-    save_stats: SaveStatsOpt = None,
-    inception_weights: WeightsOpt = None,
-    download: WeightsDownloadOpt = False,
-    dims: DimsOpt = 2048,
+    feature_pass: FeaturePass = FeaturePass(),
     features: Annotated[str, typer.Option("--features", help="Feature space the metrics run in: inception "
                                           "(pytorch-fid's network), dinov2 (DINOv2 ViT-L/14) or clip (CLIP "
                                           "ViT-L/14@336). See docs/metrics.md, 'which encoder, when'.")] = "inception",
     weights: Annotated[Path | None, typer.Option("--weights", help="The dinov2/clip encoder's weights file (default: "
                                                  "$GAN_PROBE_DINOV2_WEIGHTS / $GAN_PROBE_CLIP_WEIGHTS, then the torch "
                                                  "hub, Hugging Face and timm caches; docs/encoders.md).")] = None,
-    protocol: ProtocolOpt = "pytorch-fid",
     ci: Annotated[float | None, typer.Option("--ci", help="Add a seeded bootstrap interval at this level (e.g. "
                                              "0.95) to every metric computed from features.")] = None,
     ci_rounds: Annotated[int, typer.Option("--ci-rounds", min=2, help="Bootstrap rounds for --ci.")] = 100,
     fd_inf: Annotated[bool, typer.Option("--fd-inf", help="Also FD-infinity: FD extrapolated to infinitely many "
                                          "GEN samples (Chong & Forsyth 2020).")] = False,
-    no_cache: NoCacheOpt = False,
-    skip_bad: SkipBadOpt = False,
-    data_root: DataRootOpt = None,
+    save_stats: SaveStatsOpt = None,
     out: OutOpt = None,
     per_class: Annotated[bool, typer.Option("--per-class", help="Conditional GEN: each class's metrics against "
                                             "the same class of a labelled REF (a dataset, or a folder with one "
@@ -171,9 +169,8 @@ def score(
     (Inception by default; DINOv2 or CLIP with --features)."""
     from gan_probe.metrics.score import run_score
 
-    opts = _options(batch_size, device, num_workers, n, seed, dims, inception_weights, download, no_cache,
-                    skip_bad, data_root, json_out, features=features, encoder_weights=weights, protocol=protocol,
-                    ci=ci, ci_rounds=ci_rounds, fd_inf=fd_inf, per_class=per_class)
+    opts = feature_pass.score_options(json_out, features=features, encoder_weights=weights, ci=ci, ci_rounds=ci_rounds,
+                                      fd_inf=fd_inf, per_class=per_class)
     gen = source_spec(gen, class_index, psi, trust_pickle)
     from click.core import ParameterSource
 

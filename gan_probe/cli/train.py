@@ -8,8 +8,8 @@ from typing import Annotated
 
 import typer
 
-from gan_probe.cli.app import (BatchSizeOpt, CheckpointArg, ClassOpt, DataRootOpt, DeviceOpt, JsonOpt, PsiOpt,
-                               SeedOpt, TrustPickleOpt, app, model_spec, registry_help)
+from gan_probe.cli.app import (BatchSizeOpt, CheckpointArg, DataRootOpt, DeviceOpt, JsonOpt, ModelRun, SeedOpt, app,
+                               option_groups, registry_help)
 
 
 def _dataset_option() -> dict:
@@ -138,6 +138,7 @@ def _read_model_config(path: Path) -> dict:
 
   gan-probe sample runs/cifar --n 50000 --out samples.npz && gan-probe fid samples.npz ref.npz   # one array
 """)
+@option_groups
 def sample(
     checkpoint: CheckpointArg,
     n: Annotated[int, typer.Option("--n", min=1, help="Number of samples.")] = 64,
@@ -146,11 +147,7 @@ def sample(
     = Path("samples"),
     seed: SeedOpt = 0,
     grid: Annotated[bool, typer.Option("--grid", help="Also write the first 64 as OUT-grid.png.")] = False,
-    batch_size: BatchSizeOpt = 256,
-    device: DeviceOpt = "auto",
-    class_index: ClassOpt = None,
-    psi: PsiOpt = 1.0,
-    trust_pickle: TrustPickleOpt = False,
+    run: ModelRun = ModelRun(),
 ) -> None:
     """Write N seeded samples of a checkpoint (or any model) as PNG files, or one .npz/.npy array (G in eval mode)."""
     from gan_probe.device import resolve_device
@@ -160,12 +157,10 @@ def sample(
     if out.suffix.lower() in ARRAY_SUFFIXES:
         if grid:
             raise GanProbeError("--grid writes beside a folder of PNGs; drop it with --out FILE.npz / .npy")
-        result = sample_to_array(model_spec(checkpoint, class_index, psi, trust_pickle), out, n, seed, batch_size,
-                                 resolve_device(device))
+        result = sample_to_array(run.spec(checkpoint), out, n, seed, run.batch_size, resolve_device(run.device))
         typer.echo(f"wrote {result['n']} samples to {result['out']} ({' x '.join(map(str, result['shape']))} uint8)")
         return
-    result = sample_to_folder(model_spec(checkpoint, class_index, psi, trust_pickle), out, n, seed, batch_size,
-                              resolve_device(device), grid)
+    result = sample_to_folder(run.spec(checkpoint), out, n, seed, run.batch_size, resolve_device(run.device), grid)
     typer.echo(f"wrote {result['n']} samples to {result['out']}" + (f" and {result['grid']}" if grid else ""))
 
 

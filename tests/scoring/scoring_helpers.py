@@ -3,22 +3,24 @@ the stand-in Inception weights, pytorch-fid's model on the same weights, the one
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image
 
 N_IMAGES = 6
 
 
-def _write_images(folder: Path, n: int, seed: int, size: int = 32) -> Path:
-    rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    for i in range(n):
-        small = rng.integers(0, 256, (4, 4, 3), dtype=np.uint8)
-        Image.fromarray(small).resize((size, size), Image.BILINEAR).save(folder / f"{i:03d}.png")
-    return folder
+def _benchmark_module(name: str):
+    """A module of benchmarks/ (not a package), loaded by its file."""
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_write_images = _benchmark_module("synthetic_images").write_images  # seeded random PNG folders (the benchmarks' too)
 
 
 def _pytorch_fid_model(weights: Path, monkeypatch, dims: int = 2048):
