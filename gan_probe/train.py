@@ -202,7 +202,8 @@ def prepare_run(cfg: TrainConfig, resume: bool = False, world: int = 1) -> dict[
         for name in RUN_IDENTITY:
             setattr(cfg, name, getattr(saved, name))
     elif last.exists():
-        raise GanProbeError(f"out {run_dir} already holds a run; resume it or choose another folder", param="out")
+        raise GanProbeError(f"out {run_dir} already holds a run; continue it with resume=True or choose another "
+                            "folder", param="out", mentions=("resume",))
     if run_dir.exists() and not run_dir.is_dir():
         raise GanProbeError(f"out {run_dir} is a file, not a folder", param="out")
     cfg.validate()
