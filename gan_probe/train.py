@@ -480,6 +480,8 @@ def _train(cfg: TrainConfig, resume: bool, show_progress: bool, d: Dist) -> Path
                     break
         if step % per_epoch != 0 and not stopped:
             out.samples(nets.G, fixed_z, f"step_{step:07d}.png")
+        if stopped:
+            bar.update(step)  # the bar ends at the step the checkpoint holds, as the message says
     if stopped:
         raise Preempted(stopped, step, str(ckpt.checkpoint_dir(run_dir) / ckpt.LAST))
     return run_dir

@@ -78,6 +78,29 @@ def _records(run):
     return [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
 
 
+def test_the_bar_ends_at_the_step_the_stop_message_names(tmp_path, monkeypatch, capsys):
+    """A stop between two logged steps: the bar's last line shows the checkpoint's step, not the last logged one."""
+    from gan_probe import train as train_mod
+    from gan_probe.preemption import Preempted
+
+    real_step, done = train_mod.train_step, []
+
+    def step(*a, **k):
+        result = real_step(*a, **k)
+        done.append(1)
+        if len(done) == 3:
+            signal.raise_signal(signal.SIGUSR1)  # a real signal, to this process, during step 3
+        return result
+
+    monkeypatch.setattr(train_mod, "train_step", step)
+    with pytest.raises(Preempted) as e:
+        train_mod.train(train_mod.TrainConfig(out=str(tmp_path / "run"), max_steps=50, **{**TINY, "log_every": 4}))
+    assert e.value.step == 3 and "at step 3;" in str(e.value)
+    bar_lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("train ")]
+    assert bar_lines and bar_lines[-1].startswith("train  3/50 "), bar_lines
+    assert ckpt.load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["step"] == 3
+
+
 @pytest.mark.slow
 def test_a_signal_during_an_evaluation_abandons_it_and_resume_redoes_it(tmp_path, monkeypatch, inception_weights):
     """SIGTERM during an evaluation's first batch: the other batches are not run, the checkpoint is at the
