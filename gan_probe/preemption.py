@@ -1,7 +1,9 @@
 """Preemption: a scheduler's SIGTERM / SIGUSR1 becomes a clean stop at a step boundary.
 
 Within :func:`stop_signals`, SIGTERM and SIGUSR1 only raise a flag; the training loop checks it
-after each step, writes its checkpoint atomically and stops with :class:`Preempted`, which the CLI
+after each step and between an evaluation's batches (an evaluation so abandoned is marked pending in
+the checkpoint and redone first on resume), writes its checkpoint atomically and stops with
+:class:`Preempted`, which the CLI
 turns into exit code :data:`PREEMPTED_EXIT_CODE` (75, ``EX_TEMPFAIL``: "try again later"). The
 same command with ``--resume`` continues where it stopped, so a scheduler's requeue just works.
 """

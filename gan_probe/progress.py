@@ -116,17 +116,21 @@ class TrainingBar:
         self._task = self._bar.add_task("train", total=total, completed=done, info="")
         self._bar.start()
 
-    def update(self, step: int, s: dict) -> None:
-        """``s``: a log.jsonl record (epoch, loss_d, loss_g, d_x, d_g_z1, d_g_z2, img_per_s)."""
+    def update(self, step: int, s: dict | None = None) -> None:
+        """``s``: a log.jsonl record (epoch, loss_d, loss_g, d_x, d_g_z1, d_g_z2, img_per_s); None: the
+        step alone (the diagnostics shown stay those of the last logged step)."""
         if self._bar is None and self._lines is None:
             return
-        info = (f"ep {s['epoch']:.2f} D {s['loss_d']:.3f} G {s['loss_g']:.3f} "
-                f"D(x) {s['d_x']:.2f} D(G(z)) {s['d_g_z1']:.2f}/{s['d_g_z2']:.2f} {s['img_per_s']:.0f} img/s")
+        info = None if s is None else (
+            f"ep {s['epoch']:.2f} D {s['loss_d']:.3f} G {s['loss_g']:.3f} "
+            f"D(x) {s['d_x']:.2f} D(G(z)) {s['d_g_z1']:.2f}/{s['d_g_z2']:.2f} {s['img_per_s']:.0f} img/s")
         if self._bar is not None:
-            self._bar.update(self._task, completed=step, info=info)
+            self._bar.update(self._task, completed=step, **({} if info is None else {"info": info}))
             return
         st = self._lines
-        st["step"], st["info"] = step, info
+        st["step"] = step
+        if info is not None:
+            st["info"] = info
         now = time.monotonic()
         if now - st["last"] >= st["every"] and step < st["total"]:
             st["last"] = now

@@ -57,7 +57,7 @@ from gan_probe.models import DCGANConfig, Discriminator, Generator, paper_config
 from gan_probe.preemption import Preempted, stop_signals
 from gan_probe.progress import TrainingBar
 from gan_probe.sampling import derive_seed, save_grid
-from gan_probe.train_eval import eval_summary, make_evaluator
+from gan_probe.train_eval import EVAL_PENDING, eval_summary, make_evaluator
 
 N_FIXED = 64  # samples in each epoch's grid
 
@@ -202,7 +202,8 @@ def prepare_run(cfg: TrainConfig, resume: bool = False, world: int = 1) -> dict[
         for name in RUN_IDENTITY:
             setattr(cfg, name, getattr(saved, name))
     elif last.exists():
-        raise GanProbeError(f"out {run_dir} already holds a run; resume it or choose another folder", param="out")
+        raise GanProbeError(f"out {run_dir} already holds a run; continue it with resume=True or choose another "
+                            "folder", param="out", mentions=("resume",))
     if run_dir.exists() and not run_dir.is_dir():
         raise GanProbeError(f"out {run_dir} is a file, not a folder", param="out")
     cfg.validate()
@@ -428,7 +429,30 @@ def _train(cfg: TrainConfig, resume: bool, show_progress: bool, d: Dist) -> Path
     bar = TrainingBar(total_steps, step, show=show_progress and d.main)
     t_last, n_last = time.perf_counter(), 0
     stopped: str | None = None  # the signal that preempted the run
+
+    def save(eval_pending: bool = False) -> None:
+        """last.pt at ``step``; ``eval_pending``: the evaluation due at this step did not run (a stop
+        signal came first or interrupted it), so a resumed run does it before training on."""
+        out.checkpoint(nets, model=model_cfg, train=cfg.to_dict(), step=step, epoch=step // per_epoch,
+                       world=d.world, extra={EVAL_PENDING: step} if eval_pending else None)
+
+    def evaluate() -> str | None:
+        """The evaluation at ``step``, its line under the bar; a stop signal during it abandons it
+        between batches: the checkpoint marks it pending and the signal's name is returned."""
+        nonlocal t_last
+        t_eval = time.perf_counter()
+        record = evaluator.evaluate(nets, step, out, epoch=step / per_epoch, train=cfg.to_dict(), world=d.world,
+                                    stop=lambda: _stop_requested(stop, d))
+        t_last += time.perf_counter() - t_eval  # img/s counts training time only
+        if record is None:
+            save(eval_pending=True)
+            return _stop_requested(stop, d)
+        bar.note(eval_summary(record))
+        return None
+
     with stop_signals() as stop, _closing(bar, out):
+        if evaluator is not None and state and state.get(EVAL_PENDING) == step:
+            stopped = evaluate()  # the evaluation a stop signal abandoned before this run was resumed
         while step < total_steps and stopped is None:
             for real in batches.epoch(*divmod(step, per_epoch)):
                 if step == 0:
@@ -447,19 +471,17 @@ def _train(cfg: TrainConfig, resume: bool, show_progress: bool, d: Dist) -> Path
                 if step % per_epoch == 0:
                     out.samples(nets.G, fixed_z, f"epoch_{step // per_epoch:03d}.png")
                 stopped = _stop_requested(stop, d)
+                eval_due = evaluator is not None and evaluator.due(step, total_steps)
                 if step % cfg.checkpoint_every == 0 or step == total_steps or stopped:
-                    out.checkpoint(nets, model=model_cfg, train=cfg.to_dict(), step=step, epoch=step // per_epoch,
-                                   world=d.world)
-                if evaluator is not None and not stopped and evaluator.due(step, total_steps):
-                    t_eval = time.perf_counter()
-                    record = evaluator.evaluate(nets, step, out, epoch=step / per_epoch, train=cfg.to_dict(),
-                                                world=d.world)
-                    bar.note(eval_summary(record))
-                    t_last += time.perf_counter() - t_eval  # img/s counts training time only
+                    save(eval_pending=bool(stopped) and eval_due)
+                if eval_due and not stopped:
+                    stopped = evaluate()
                 if step >= total_steps or stopped:
                     break
         if step % per_epoch != 0 and not stopped:
             out.samples(nets.G, fixed_z, f"step_{step:07d}.png")
+        if stopped:
+            bar.update(step)  # the bar ends at the step the checkpoint holds, as the message says
     if stopped:
         raise Preempted(stopped, step, str(ckpt.checkpoint_dir(run_dir) / ckpt.LAST))
     return run_dir

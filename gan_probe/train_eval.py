@@ -30,6 +30,11 @@ Under ``torchrun`` every process samples its share of the N latents (G's BatchNo
 from rank 0 first, as DDP does at every forward) and the Scorer gathers them, so every process takes
 part and none waits on a collective the others skip; the probe runs on rank 0 while the others wait
 at a barrier; rank 0 alone writes.
+
+A stop signal (:mod:`gan_probe.preemption`) is checked between the evaluation's batches and before the
+probe: the evaluation is then abandoned (nothing logged), the checkpoint records ``eval_pending``
+(its step) and a resumed run evaluates that step before it trains on, so the log ends as an
+uninterrupted run's.
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ from gan_probe.distributed import Dist, barrier, shard
 from gan_probe.errors import GanProbeError
 
 EVAL_KIND = "eval"
+EVAL_PENDING = "eval_pending"  # a checkpoint entry: the step whose evaluation a stop signal abandoned
 BEST = "best.pt"
 BEST_INFO = "best.json"
 PROBE_DATASETS = ("digits",)  # where D's features are cheap enough to probe at every evaluation
@@ -145,8 +151,10 @@ class Evaluator:
         return saved if same and isinstance(saved.get("value"), (int, float)) else None
 
     @torch.no_grad()
-    def sample_into_scorer(self, G: torch.nn.Module) -> None:
-        """This process's share of the ``eval_n`` fixed latents through G (eval mode), into the Scorer."""
+    def sample_into_scorer(self, G: torch.nn.Module, stop=None) -> bool:
+        """This process's share of the ``eval_n`` fixed latents through G (eval mode), into the Scorer.
+        ``stop()`` (a stop request, the same on every process) is asked between batches; True means it
+        was granted and the pass left unfinished (every process asks it equally often)."""
         from gan_probe.device import exact_float32
         from gan_probe.sampling import latents
 
@@ -160,18 +168,31 @@ class Evaluator:
         mine = shard(self.cfg.eval_n, self.d)
         device = next(g.parameters()).device
         batch = self.scorer.options.batch_size
+        starts = range(mine.start, mine.stop, batch)
+        # the most batches any process has: each asks stop() that often, so its collective matches up
+        rounds = max(len(range(r.start, r.stop, batch)) for r in _all_shards(self.cfg.eval_n, self.d))
         try:
-            for start in range(mine.start, mine.stop, batch):
-                z = latents(self.model_cfg, self.cfg.seed, start, min(batch, mine.stop - start)).to(device)
-                with exact_float32():
-                    self.scorer.update(g(z).float())
+            for i in range(rounds):
+                if i < len(starts):
+                    start = starts[i]
+                    z = latents(self.model_cfg, self.cfg.seed, start, min(batch, mine.stop - start)).to(device)
+                    with exact_float32():
+                        self.scorer.update(g(z).float())
+                if stop is not None and i + 1 < rounds and stop():
+                    return True
         finally:
             g.train(was_training)
+        return False
 
-    def evaluate(self, nets, step: int, out, *, epoch: float, train: dict, world: int) -> dict:
-        """One evaluation (every process calls it): the log line, and ``best.pt`` when it improved."""
+    def evaluate(self, nets, step: int, out, *, epoch: float, train: dict, world: int, stop=None) -> dict | None:
+        """One evaluation (every process calls it): the log line, and ``best.pt`` when it improved.
+        ``stop``: a callable asked between the evaluation's batches and parts (the same answer on every
+        process); once it is true the evaluation is abandoned, nothing is logged or written, and None is
+        returned (a resumed run redoes it)."""
         t0 = time.perf_counter()
-        self.sample_into_scorer(nets.G)
+        stop = stop or (lambda: False)
+        if self.sample_into_scorer(nets.G, stop) or stop():
+            return None
         result = self.scorer.compute()
         scores = {k: v for k, v in result.items()
                   if isinstance(v, (int, float)) and not isinstance(v, bool)}
@@ -186,6 +207,8 @@ class Evaluator:
         record["best"] = {"key": self.key, "higher_is_better": self.higher, "improved": improved,
                           "value": self.best["value"] if self.best else None,
                           "step": self.best["step"] if self.best else None}
+        if stop():  # before the probe (seconds of feature passes and SVM fits on rank 0)
+            return None
         if self.probe is not None and self.d.main:
             record["probe"] = self.probe(nets.D)
         if not self._told:  # once per process: what the numbers were computed with
@@ -203,6 +226,12 @@ class Evaluator:
 
                 atomic_write_text(ckpt.checkpoint_dir(self.run_dir) / BEST_INFO, json.dumps(self.best, indent=2))
         return record
+
+
+def _all_shards(n: int, d: Dist) -> list[range]:
+    from dataclasses import replace
+
+    return [shard(n, replace(d, rank=r)) for r in range(d.world)]
 
 
 def eval_summary(record: dict) -> str:

@@ -14,3 +14,10 @@ def test_plain_error_is_unchanged_for_cli():
     assert GanProbeError("no images in x/").for_cli() == "no images in x/"
     # a param that the message does not start with is left alone
     assert GanProbeError("the value of lr is bad", param="lr").for_cli() == "the value of lr is bad"
+
+
+def test_mentioned_parameters_become_flags_too():
+    e = GanProbeError("out runs/resume already holds a run; continue it with resume=True or choose another folder",
+                      param="out", mentions=("resume",))
+    assert e.for_cli() == "--out runs/resume already holds a run; continue it with --resume or choose another folder"
+    assert e.for_cli({"resume": "-r"}).endswith("continue it with -r or choose another folder")

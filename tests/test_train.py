@@ -100,8 +100,9 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path):
 
 
 def test_refuses_to_overwrite_and_bad_resume(tmp_path, tiny_run):
-    with pytest.raises(GanProbeError, match="already holds a run"):
+    with pytest.raises(GanProbeError, match="already holds a run; continue it with resume=True") as e:
         train(cfg(tiny_run, max_steps=1), progress=False)
+    assert e.value.for_cli().startswith(f"--out {tiny_run} already holds a run; continue it with --resume or")
     with pytest.raises(GanProbeError, match="no checkpoint"):
         train(cfg(tmp_path / "nothing", max_steps=1), resume=True, progress=False)
     with pytest.raises(GanProbeError, match="fewer than one batch"):

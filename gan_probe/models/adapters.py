@@ -90,9 +90,17 @@ class DiscriminatorAdapter(nn.Module):
             return [got[n] for n in wanted]
         modules = dict(self.net.named_modules())
         got: dict[str, torch.Tensor] = {}
-        hooks = [modules[n].register_forward_hook(lambda m, i, o, n=n: got.setdefault(n, o)) for n in wanted]
+
+        def hook(_m, _i, out, n):
+            got.setdefault(n, _feature_map(out))
+            if len(got) == len(set(wanted)):
+                raise _FeaturesRead  # the layers after the last feature layer are not run
+
+        hooks = [modules[n].register_forward_hook(lambda m, i, o, n=n: hook(m, i, o, n)) for n in wanted]
         try:
             self.call(self.net, x)
+        except _FeaturesRead:
+            pass
         finally:
             for h in hooks:
                 h.remove()
@@ -134,6 +142,20 @@ class DiscriminatorAdapter(nn.Module):
             raise GanProbeError(f"{self.info.path}: guided backprop swaps rectifier modules (ReLU, LeakyReLU), and "
                                 "this discriminator has none before its feature layers: its activations are "
                                 "applied as functions (as StyleGAN's bias_act), which guided backprop cannot reach")
+
+
+class _FeaturesRead(Exception):
+    """Raised by the last feature layer's hook: D's forward stops there. Its later layers cost time and
+    may not be per-sample (StyleGAN's minibatch-std layer mixes the samples of a batch and needs N to be
+    a multiple of its group size)."""
+
+
+def _feature_map(out):
+    """A layer's output as a float map: the first tensor of a block returning a tuple (StyleGAN's
+    ``DiscriminatorBlock`` returns ``(x, img)``), in float32 (a float16 block's output too)."""
+    if isinstance(out, (tuple, list)) and out and isinstance(out[0], torch.Tensor):
+        out = out[0]
+    return out.float() if isinstance(out, torch.Tensor) and out.is_floating_point() else out
 
 
 def _plain_d_call(net, images):

@@ -28,7 +28,7 @@ Card / sidecar keys (relative paths resolve against the card's folder): ``kind``
 its input in), ``image_size``, ``channels``, ``num_classes`` (0: unconditional; a
 conditional generator is called ``G(z, labels)`` with int64 labels), ``layers``
 (discriminator layers to read features from; default: every conv output after its
-activation). Every model is checked with one probe forward at load: wrong output shape or
+activation; a StyleGAN D: its blocks' outputs, :func:`gan_probe.models.stylegan.block_layers`). Every model is checked with one probe forward at load: wrong output shape or
 channels, output outside the declared range, NaN, a z of the wrong size are one
 :class:`GanProbeError` line naming what was expected and what was found.
 """

@@ -4,9 +4,13 @@ Unpickling runs code, so without ``trust_pickle`` the file is refused before it 
 The networks' own code (``dnnlib``, ``torch_utils``) must be importable. G is called as
 ``G(z, c, truncation_psi=psi, noise_mode="const")`` with one-hot class labels ``c``; its
 output is nominally [-1, 1] (StyleGAN overshoots a little; values are clamped downstream). D is
-called as ``D(img, c)`` with ``c`` zeros; its layers are StyleGAN's own modules (no ``nn.Conv2d``),
-so a card names the feature layers (``{"pickle": "net.pkl", "kind": "discriminator", "layers":
-["b32.conv1", ...]}``).
+called as ``D(img, c, force_fp32=True)`` with ``c`` zeros (float32 features on every device). Its
+layers are StyleGAN's own modules (``Conv2dLayer`` with the activation applied by the function
+``bias_act``, no ``nn.Conv2d``), so the default feature layers are the outputs of its
+``DiscriminatorBlock`` modules ``b{res}`` (``D.block_resolutions``, highest first: one map per
+resolution, each at half its block's resolution), without the epilogue ``b4`` (its minibatch-std
+layer mixes the samples of a batch; it ends in the logit). A card may name other layers
+(``{"pickle": "net.pkl", "kind": "discriminator", "layers": ["b32.conv0", ...]}``).
 """
 
 from __future__ import annotations
@@ -55,6 +59,8 @@ def load_stylegan(spec, kind: str, device, card: dict, card_path: Path | None):
     info = ModelInfo(kind, "stylegan", image_size=int(net.img_resolution), channels=int(net.img_channels),
                      num_classes=int(net.c_dim), output_range=(-1.0, 1.0), path=where, card=card,
                      layers=card.get("layers"))
+    if kind == "discriminator" and info.layers is None:
+        info.layers = block_layers(net)  # None for a network not built as StyleGAN's D: the generic default
     if kind == "generator":
         info.nz = int(net.z_dim)
         info.z_shape = (info.nz,)
@@ -67,7 +73,31 @@ def load_stylegan(spec, kind: str, device, card: dict, card_path: Path | None):
              else torch.nn.functional.one_hot(labels, c_dim).float())
         return g(z, c, truncation_psi=psi, noise_mode="const")
 
+    fp32 = {"force_fp32": True} if _takes(net.forward, "force_fp32") else {}
+
     def d_call(d, images):  # D(img, c): zero c (no class) for a conditional D; its features come before c is used
-        return d(images, torch.zeros(len(images), c_dim, device=images.device))
+        return d(images, torch.zeros(len(images), c_dim, device=images.device), **fp32)
 
     return _finish(net.float(), info, spec, device, where, call=call if kind == "generator" else d_call)
+
+
+def block_layers(net: torch.nn.Module) -> list[str] | None:
+    """The default feature layers of a StyleGAN2-ADA / StyleGAN3 D: its ``DiscriminatorBlock``
+    modules ``b{res}`` for ``res`` in ``D.block_resolutions`` (the order they run in), each output's
+    map ``x`` (a block returns ``(x, img)``). None when ``net`` is not built that way."""
+    names = [f"b{r}" for r in getattr(net, "block_resolutions", None) or []]
+    if not names or not all(isinstance(getattr(net, n, None), torch.nn.Module) for n in names):
+        return None
+    return names
+
+
+def _takes(fn, name: str) -> bool:
+    """Whether ``fn`` accepts the keyword ``name`` (StyleGAN's D.forward passes ``**block_kwargs``
+    on to its blocks)."""
+    import inspect
+
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == name or p.kind is p.VAR_KEYWORD for p in params)
