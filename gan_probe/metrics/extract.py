@@ -138,12 +138,9 @@ def _extract(source: Source, opts: ExtractOptions, extractor, need_features: boo
     acc, feats, logits = on_every_rank(lambda: _extract_rows(source, rows, opts, extractor, need_features,
                                                              need_logits, d), d)
     if d.world > 1:  # merge the moments, gather rows and skipped images, in rank order
-        shares = gather_objects((*acc.moments(), list(source.skipped)), d)
-        acc = StatisticsAccumulator()
-        source.skipped[:] = []
-        for n, mean, m2, skipped in shares:
-            acc.add_moments(n, mean, m2)
-            source.skipped.extend(skipped)
+        shares = gather_objects((acc.moments(), list(source.skipped)), d)
+        acc = StatisticsAccumulator.from_moments(moments for moments, _ in shares)
+        source.skipped[:] = [item for _, skipped in shares for item in skipped]
         feats = gather_rows(feats, d) if need_features else None
         logits = gather_rows(logits, d) if need_logits else None
     feats = feats if need_features else None

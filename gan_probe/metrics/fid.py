@@ -83,6 +83,15 @@ class StatisticsAccumulator:
 
             self._outer = dsyrk(alpha, d, trans=1, beta=1.0, c=self._outer, overwrite_c=1)
 
+    @classmethod
+    def from_moments(cls, parts) -> "StatisticsAccumulator":
+        """One accumulator holding every part's rows, in order: ``parts`` are :meth:`moments` tuples
+        (e.g. every rank's, gathered in rank order)."""
+        merged = cls()
+        for n, mean, m2 in parts:
+            merged.add_moments(n, mean, m2)
+        return merged
+
     def merge(self, other: "StatisticsAccumulator") -> None:
         """Add the rows another accumulator saw (another process's share), as if fed after ours."""
         self.add_moments(*other.moments())

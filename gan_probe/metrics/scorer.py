@@ -274,17 +274,9 @@ class Scorer:
 
     def _gathered_statistics(self, d) -> tuple[np.ndarray, np.ndarray]:
         """Every rank's running moments merged in rank order (Chan et al.'s pairwise update)."""
+        from gan_probe.distributed import gather_objects
         from gan_probe.metrics.fid import StatisticsAccumulator
 
         if d.world == 1:
             return self._acc.statistics()
-        dims = self.options.dims
-        n, mean, m2 = self._acc.moments()
-        mean = mean if n else np.zeros(dims)
-        m2 = m2 if n else np.zeros((dims, dims))
-        block = np.concatenate([np.full((1, dims), float(n)), mean[None], m2]).astype(np.float64)
-        blocks = self._gather(block, d).reshape(d.world, dims + 2, dims)
-        merged = StatisticsAccumulator()
-        for b in blocks:
-            merged.add_moments(int(b[0, 0]), b[1], b[2:])
-        return merged.statistics()
+        return StatisticsAccumulator.from_moments(gather_objects(self._acc.moments(), d)).statistics()
