@@ -292,14 +292,23 @@ def train_step(nets: Nets, real: torch.Tensor, z: torch.Tensor,
     nets.opt_d.zero_grad(set_to_none=True)
     loss_d.backward()
     nets.opt_d.step()
-    # (2) G: maximise log D(G(z)) (the non-saturating loss)
-    with amp:
-        out_g = nets.D(fake)
-        loss_g = F.binary_cross_entropy_with_logits(out_g.float(), ones)
+    # (2) G: maximise log D(G(z)) (the non-saturating loss). Only G's weights get gradients: the loss
+    # still flows back through D, but D's weight gradients (which pytorch/examples computes and the next
+    # D update discards) are skipped, and under DDP not all-reduced. G's gradients are the same bits.
     nets.opt_g.zero_grad(set_to_none=True)
-    loss_g.backward()
+    with _local_gradients(nets.D):
+        with amp:
+            out_g = nets.D(fake)
+            loss_g = F.binary_cross_entropy_with_logits(out_g.float(), ones)
+        loss_g.backward(inputs=list(nets.G.parameters()))
     nets.opt_g.step()
     return StepResult(loss_d, loss_g, out_real, out_fake, out_g)
+
+
+def _local_gradients(net: nn.Module) -> contextlib.AbstractContextManager:
+    """DDP's ``no_sync`` for a net whose weights get no gradient in this backward (its reducer would
+    otherwise wait for them); nothing for a plain module."""
+    return net.no_sync() if isinstance(net, nn.parallel.DistributedDataParallel) else contextlib.nullcontext()
 
 
 def step_stats(step: int, steps_per_epoch: int, r: StepResult, img_per_s: float) -> dict[str, float]:

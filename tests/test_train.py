@@ -221,6 +221,41 @@ def test_build_nets_restores_and_train_step_updates_both(tiny_run):
     assert not same(g0, nets.G.state_dict()) and not same(d0, nets.D.state_dict())
 
 
+
+def test_g_update_skips_d_weight_gradients_and_keeps_g_gradients_bit_for_bit(tiny_run):
+    """pytorch/examples backpropagates G's loss into every weight and throws D's gradients away;
+    train_step computes G's alone. Both give the same weights, bit for bit."""
+    import copy
+
+    from torch.nn import functional as F
+
+    from gan_probe.train import build_nets, step_noise, train_step
+
+    state = ckpt.load_checkpoint(tiny_run)
+    model, c = ckpt.model_config(state), TrainConfig.from_dict(state["train"])
+    ours, _ = build_nets(model, c, torch.device("cpu"), state)
+    ref = copy.deepcopy(ours)
+    torch.manual_seed(1)
+    for step in range(3):
+        real, z = torch.rand(8, 1, 32, 32) * 2 - 1, step_noise(model, 8, c.seed, 0, step)
+        r = train_step(ours, real, z)
+        d_grads = [p.grad.clone() for p in ours.D.parameters()]
+        fake = ref.G(z)  # the full-backward step, as pytorch/examples writes it
+        loss_d = (F.binary_cross_entropy_with_logits(ref.D(real), torch.ones(8))
+                  + F.binary_cross_entropy_with_logits(ref.D(fake.detach()), torch.zeros(8)))
+        ref.opt_d.zero_grad()
+        loss_d.backward()
+        d_step_grads = [p.grad.clone() for p in ref.D.parameters()]
+        ref.opt_d.step()
+        loss_g = F.binary_cross_entropy_with_logits(ref.D(fake), torch.ones(8))
+        ref.opt_g.zero_grad()
+        loss_g.backward()
+        ref.opt_g.step()
+        assert torch.equal(r.loss_g, loss_g) and torch.equal(r.loss_d, loss_d)
+        assert same(ours.G.state_dict(), ref.G.state_dict()) and same(ours.D.state_dict(), ref.D.state_dict())
+        assert all(torch.equal(a, b) for a, b in zip(d_grads, d_step_grads))  # G's loss added nothing to D's
+        assert not all(torch.equal(p.grad, g) for p, g in zip(ref.D.parameters(), d_step_grads))
+
 def test_a_grid_that_cannot_be_written_is_reported(tmp_path):
     from gan_probe.train import RunWriter
 
