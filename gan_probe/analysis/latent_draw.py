@@ -135,10 +135,10 @@ def sheet_figure(images: torch.Tensor, start: int, cols: int, scale: int,
     draw = ImageDraw.Draw(canvas)
     draw.text((GAP, 8), title, fill=TEXT, font=fb)
     boxes = []
-    for k, tile in enumerate(tiles):
+    for k, im in enumerate(tiles):
         x = GAP + (k % cols) * (tw + GAP)
         y = top + (k // cols) * (th + cap + GAP)
-        canvas.paste(tile, (x, y))
+        canvas.paste(im, (x, y))
         label = f"#{start + k}"
         draw.text((x + (tw - text_width(draw, label, f)) // 2, y + th + 1), label, fill=TEXT, font=f)
         boxes.append([x, y, x + tw, y + th])
@@ -174,26 +174,26 @@ def arithmetic_figure(concepts: list[tuple[str, list[int], torch.Tensor, torch.T
     for c, (name, indices, exemplars, average) in enumerate(concepts):
         x = GAP + c * (tw + op_w)
         draw.text((x, top), name, fill=TEXT, font=fb)
-        for k, tile in enumerate(to_tiles(exemplars, scale)):
+        for k, im in enumerate(to_tiles(exemplars, scale)):
             y = top + cap + k * (th + cap)
-            canvas.paste(tile, (x, y))
+            canvas.paste(im, (x, y))
             draw.text((x, y + th + 1), f"#{indices[k]}", fill=MUTED, font=f)
         canvas.paste(to_tiles(average, scale)[0], (x, avg_y))
         _frame(draw, x, avg_y, tw, th, ENDPOINT)
         draw.text((x, avg_y + th + 2), f"G(mean z {name})", fill=ENDPOINT, font=f)
         draw.text((x + tw + op_w // 2 - 8, avg_y + th // 2 - 18), ops[c], fill=TEXT, font=fo)
     draw.text((bx, by - cap), f"result (centre) + U(-{noise:g}, {noise:g}) noise", fill=TEXT, font=f)
-    for k, tile in enumerate(to_tiles(result_grid, scale)):
+    for k, im in enumerate(to_tiles(result_grid, scale)):
         x, y = bx + (k % 3) * (tw + GAP), by + (k // 3) * (th + GAP)
-        canvas.paste(tile, (x, y))
+        canvas.paste(im, (x, y))
     _frame(draw, bx + tw + GAP, by + th + GAP, tw, th, ALERT)
     draw.line([(GAP, pixel_top - 12), (width - GAP, pixel_top - 12)], fill=(200, 200, 200), width=1)
     draw.text((GAP, pixel_top - 8), "the same arithmetic in pixel space (mean images of the exemplars):",
               fill=TEXT, font=f)
     y = pixel_top + cap
-    for c, tile in enumerate(to_tiles(pixel_means, scale)):
+    for c, im in enumerate(to_tiles(pixel_means, scale)):
         x = GAP + c * (tw + op_w)
-        canvas.paste(tile, (x, y))
+        canvas.paste(im, (x, y))
         draw.text((x, y + th + 1), f"mean image {concepts[c][0]}", fill=MUTED, font=f)
         draw.text((x + tw + op_w // 2 - 8, y + th // 2 - 18), ops[c], fill=TEXT, font=fo)
     x = bx + tw + GAP
