@@ -16,18 +16,31 @@ import torch
 import gan_probe
 from tests.cli_runner import run_cli
 
+SG_BIAS_ACT = '''
+import numpy as np
+import torch.nn.functional as F
+
+
+def bias_act(x, b=None, dim=1, act="linear", alpha=None, gain=None, clamp=None, impl="cuda"):
+    """As torch_utils.ops.bias_act.bias_act (its reference path): bias, activation, gain, clamp."""
+    x = x if b is None else x + b.to(x.dtype).reshape([-1 if i == dim else 1 for i in range(x.ndim)])
+    if act == "lrelu":
+        x = F.leaky_relu(x, 0.2 if alpha is None else alpha)
+    elif act == "relu":
+        x = F.relu(x)
+    elif act == "tanh":
+        x = x.tanh()
+    x = x * (gain if gain is not None else (np.sqrt(2) if act in ("lrelu", "relu") else 1))
+    return x if clamp is None or clamp < 0 else x.clamp(-clamp, clamp)
+'''
+
 SG_NET = '''
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-
-def bias_act(x, b=None, act="linear", gain=1.0):  # torch_utils.ops.bias_act: a function, not a module
-    x = x if b is None else x + b.to(x.dtype).reshape(1, -1, 1, 1)
-    if act == "lrelu":
-        x = F.leaky_relu(x, 0.2) * np.sqrt(2)
-    return x * gain
+import sg_bias_act as bias_act  # StyleGAN: from torch_utils.ops import bias_act
 
 
 class Conv2dLayer(nn.Module):
@@ -41,7 +54,8 @@ class Conv2dLayer(nn.Module):
         w = (self.weight * self.gain).to(x.dtype)
         x = F.conv2d(x, w, padding=w.shape[-1] // 2)
         x = F.avg_pool2d(x, self.down) if self.down > 1 else x
-        return bias_act(x, self.bias, self.activation, gain)
+        act_gain = (np.sqrt(2) if self.activation == "lrelu" else 1) * gain
+        return bias_act.bias_act(x, self.bias, act=self.activation, gain=act_gain, clamp=256 * gain)
 
 
 class DiscriminatorBlock(nn.Module):
@@ -87,12 +101,15 @@ class DiscriminatorEpilogue(nn.Module):
 
     def forward(self, x, img, cmap, force_fp32=False):
         x = self.conv(self.mbstd(x.float()))
-        return self.out(bias_act(self.fc(x.flatten(1)), act="lrelu"))
+        return self.out(bias_act.bias_act(self.fc(x.flatten(1)), act="lrelu"))
 
 
 class Discriminator(nn.Module):
     def __init__(self, c_dim=0, img_resolution=16, img_channels=3, num_fp16_res=1):
         super().__init__()
+        # as torch_utils.persistence records them on every network
+        self.init_args, self.init_kwargs = (), dict(c_dim=c_dim, img_resolution=img_resolution,
+                                                    img_channels=img_channels, num_fp16_res=num_fp16_res)
         self.c_dim, self.img_resolution, self.img_channels = c_dim, img_resolution, img_channels
         self.block_resolutions = [16, 8]
         ch = {16: 4, 8: 6, 4: 8}
@@ -122,6 +139,7 @@ class Generator(nn.Module):
 
 def _pickle(tmp_path, monkeypatch):
     (tmp_path / "sgnet.py").write_text(SG_NET)
+    (tmp_path / "sg_bias_act.py").write_text(SG_BIAS_ACT)
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setenv("PYTHONPATH", f"{tmp_path}:{__import__('os').environ.get('PYTHONPATH', '')}")
     sgnet = importlib.import_module("sgnet")
@@ -165,3 +183,79 @@ def test_classify_and_memorization_run_on_a_stylegan_pickle_without_named_layers
     assert code == 0, err
     m = json.loads((tmp_path / "mem" / "summary.json").read_text())
     assert m["disc"] == str(pkl) and "b16, b8" in m["feature_description"]
+
+
+def test_random_disc_of_a_stylegan_pickle_is_its_d_rebuilt_from_its_constructor_arguments(tmp_path, monkeypatch):
+    from gan_probe.errors import GanProbeError
+    from gan_probe.models.sources import ModelSpec, random_discriminator
+
+    pkl, D = _pickle(tmp_path, monkeypatch)
+    spec = ModelSpec(pkl, trust_pickle=True)
+    r0, info = random_discriminator(spec, "cpu", seed=0)
+    r0_again, _ = random_discriminator(spec, "cpu", seed=0)
+    r1, _ = random_discriminator(spec, "cpu", seed=1)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        want = type(D)(*D.init_args, **D.init_kwargs).state_dict()  # what StyleGAN's own init draws
+    got = r0.net.state_dict()
+    assert got.keys() == want.keys() and all(torch.equal(got[k], want[k]) for k in want)
+    assert all(torch.equal(got[k], v) for k, v in r0_again.net.state_dict().items())
+    assert not torch.equal(got["b16.conv0.weight"], r1.net.state_dict()["b16.conv0.weight"])
+    assert torch.equal(got["b16.conv0.weight"], D.state_dict()["b16.conv0.weight"])  # D too was drawn after seed 0
+    trained, trained_info = gan_probe.load_discriminator(spec)
+    assert info.layers == ["b16", "b8"] and info.fingerprint != trained_info.fingerprint
+    del D.init_args  # a network that records no constructor arguments: one clear line
+    (tmp_path / "plain.pkl").write_bytes(pickle.dumps({"D": D}))
+    try:
+        random_discriminator(ModelSpec(tmp_path / "plain.pkl", trust_pickle=True), "cpu")
+        raise AssertionError("expected GanProbeError")
+    except GanProbeError as e:
+        assert "records no constructor arguments" in str(e)
+
+
+def test_guided_bias_act_gives_the_guided_leaky_relu_rule(tmp_path, monkeypatch):
+    """The rectifiers StyleGAN applies with bias_act are guided at their output; the same gradient as
+    the rule applied at their input (GuidedLeakyReLU, as for nn.LeakyReLU modules)."""
+    import numpy as np
+
+    from gan_probe.analysis.filters import GuidedLeakyReLU, guided_copy, guided_gradient
+    from gan_probe.models.sources import ModelSpec
+
+    pkl, _ = _pickle(tmp_path, monkeypatch)
+    d, _ = gan_probe.load_discriminator(ModelSpec(pkl, trust_pickle=True))
+    x = torch.rand(5, 3, 16, 16) * 2 - 1
+    ours = guided_gradient(guided_copy(d), x, layer=1, feature=2)
+    sg_bias_act = importlib.import_module("sg_bias_act")
+    original = sg_bias_act.bias_act
+
+    def explicit(x, b=None, dim=1, act="linear", alpha=None, gain=None, clamp=None, impl="cuda"):
+        assert act in ("lrelu", "linear") and clamp is not None
+        x = x if b is None else x + b.to(x.dtype).reshape(1, -1, 1, 1)
+        if act == "lrelu":
+            x = GuidedLeakyReLU.apply(x, 0.2)  # the rule at the rectifier's input
+        return (x * (gain if gain is not None else np.sqrt(2))).clamp(-clamp, clamp)
+
+    monkeypatch.setattr(sg_bias_act, "bias_act", explicit)
+    with torch.enable_grad():
+        xr = x.clone().requires_grad_(True)
+        peak = d.features(xr)[1][:, 2].flatten(1).amax(1)
+        (want,) = torch.autograd.grad(peak.sum(), xr)
+    monkeypatch.setattr(sg_bias_act, "bias_act", original)
+    assert ours.abs().sum() > 0
+    assert torch.allclose(ours, want, rtol=1e-5, atol=1e-7)
+    assert sg_bias_act.bias_act is original  # the patch is undone after the guided pass
+
+
+def test_filters_runs_on_a_stylegan_pickle(tmp_path, monkeypatch, capsys):
+    pkl, _ = _pickle(tmp_path, monkeypatch)
+    out = tmp_path / "filters"
+    code, _, err = run_cli(["filters", pkl, "--trust-pickle", "--dataset", "digits", "--n-images", 40, "--top-k", 3,
+                            "--features", "0-3", "--seed", 3, "--out", out, "--device", "cpu"], capsys)
+    assert code == 0, err
+    s = json.loads((out / "summary.json").read_text())
+    assert s["settings"]["layer"] == 1 and s["settings"]["layer_channels"] == 8  # b8, the last feature layer
+    assert [f["feature"] for f in s["trained"]] == [0, 1, 2, 3]
+    assert all(len(f["dataset_index"]) == 3 for f in s["random"])
+    assert [f["dataset_index"] for f in s["trained"]] != [f["dataset_index"] for f in s["random"]]
+    for name in ("guided_backprop.png", "top_images.png", "first_layer_filters.png"):
+        assert (out / name).stat().st_size > 0

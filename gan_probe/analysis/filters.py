@@ -18,7 +18,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import inspect
 import os
 import re
 from dataclasses import dataclass, replace
@@ -53,6 +55,57 @@ class GuidedLeakyReLU(torch.autograd.Function):
     def backward(ctx, grad: torch.Tensor):
         (x,) = ctx.saved_tensors
         return grad * ((x > 0) & (grad > 0)).to(grad.dtype), None
+
+
+class GuidedRectifierOutput(torch.autograd.Function):
+    """Identity on a rectifier's output ``y``; backward: grad * [y > 0] * [grad > 0].
+
+    For a rectifier applied as a function (StyleGAN's ``bias_act``: ``clamp(lrelu(x + b) * gain)``,
+    gain > 0), ``y > 0`` exactly where its input is > 0, so with the function's own backward after
+    this one the gradient at its input is :class:`GuidedLeakyReLU`'s rule (times the positive gain).
+    """
+
+    @staticmethod
+    def forward(ctx, y: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(y)
+        return y.clone()
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (y,) = ctx.saved_tensors
+        return grad * ((y > 0) & (grad > 0)).to(grad.dtype)
+
+
+@contextlib.contextmanager
+def guided_functions(model: nn.Module):
+    """While inside: the activation functions ``model`` calls (a user's D:
+    ``activation_functions()``, StyleGAN's ``bias_act``) put their rectifiers' outputs through
+    :class:`GuidedRectifierOutput`; a linear one passes; any other is an error naming it."""
+    targets = model.activation_functions() if hasattr(model, "activation_functions") else []
+    saved = [(owner, name, getattr(owner, name)) for owner, name in targets]
+
+    def guide(fn):
+        sig = inspect.signature(fn)
+
+        def guided(*args, **kwargs):
+            act = sig.bind(*args, **kwargs).arguments.get("act") or "linear"
+            y = fn(*args, **kwargs)
+            if act in ("relu", "lrelu"):
+                return GuidedRectifierOutput.apply(y)
+            if act != "linear":
+                raise GanProbeError(f"guided backprop handles ReLU and LeakyReLU; this discriminator applies "
+                                    f"{fn.__name__}(act={act!r}), whose guided rule gan-probe does not define")
+            return y
+
+        return guided
+
+    try:
+        for owner, name, fn in saved:
+            setattr(owner, name, guide(fn))
+        yield
+    finally:
+        for owner, name, fn in saved:
+            setattr(owner, name, fn)
 
 
 class GuidedLeakyReLUModule(nn.Module):
@@ -157,7 +210,7 @@ def guided_gradient(guided: nn.Module, images: torch.Tensor, layer: int, feature
                     device: str | torch.device = "cpu") -> torch.Tensor:
     """As :func:`guided_backprop`, on a model :func:`guided_copy` already made (reused across features)."""
     x = images.to(device).float().clone().requires_grad_(True)
-    with torch.enable_grad():
+    with torch.enable_grad(), guided_functions(guided):
         maps = layer_output(guided, x, layer)[:, feature]  # N x H x W
         peak = maps.flatten(1).amax(dim=1)  # the maximal axis-aligned response of each image
         (grad,) = torch.autograd.grad(peak.sum(), x)
@@ -361,7 +414,7 @@ def write_filter_figures(a: FilterAnalysis, out: Path) -> dict[str, str]:
             ("Random filters", grid_array(upscale(a.results["random"][key]), nrow=a.top_k)),
             ("Trained filters", grid_array(upscale(a.results["trained"][key]), nrow=a.top_k))], rows),
             out / f"{name}.png"))
-    n_filters = first_conv(a.trained).out_channels
+    n_filters = first_conv(a.trained).weight.shape[0]
     files["first_layer_filters"] = str(save_png(titled_side_by_side([
         ("Trained D, first conv layer", grid_array(first_layer_filters_grid(a.trained), nrow=min(8, n_filters))),
         ("Random-init D", grid_array(first_layer_filters_grid(a.random), nrow=min(8, n_filters)))]),

@@ -14,6 +14,7 @@ from torch import nn
 from gan_probe.errors import GanProbeError
 from gan_probe.models.cards import ModelInfo, _fail
 
+CONVOLUTIONS = ("Conv2d", "Conv2dLayer")  # torch's, StyleGAN's (weight N(0, 1), scaled by its gain at run time)
 ACTIVATIONS = ("ReLU", "LeakyReLU", "ELU", "GELU", "SiLU", "PReLU", "ReLU6", "SELU", "CELU", "Mish", "Tanh",
                "Sigmoid", "Hardswish", "Softplus")
 
@@ -117,14 +118,24 @@ class DiscriminatorAdapter(nn.Module):
             return [int(m.shape[1]) for m in self.features(x)]
 
     def first_conv(self) -> nn.Module:
+        """The first convolution (``nn.Conv2d``, or StyleGAN's ``Conv2dLayer``): its ``weight`` is out x in x k x k."""
         for _, m in self.net.named_modules():
-            if module_type(m) == "Conv2d":
+            if module_type(m) in CONVOLUTIONS and getattr(getattr(m, "weight", None), "ndim", 0) == 4:
                 return m
         raise GanProbeError(f"{self.info.path}: the discriminator has no Conv2d layer to show the filters of")
 
+    def activation_functions(self) -> list[tuple[object, str]]:
+        """The activation functions its layers call, as (module, attribute name): StyleGAN's ``bias_act``
+        (:func:`gan_probe.models.stylegan.activation_functions`); empty for other networks."""
+        from gan_probe.models.stylegan import activation_functions
+
+        return [] if isinstance(self.net, torch.jit.ScriptModule) else activation_functions(self.net)
+
     def check_guidable(self) -> None:
-        """Guided backprop swaps each ReLU / LeakyReLU module for its guided rule; a TorchScript model
-        or any other activation module up to the deepest feature layer is a clear error naming it."""
+        """Guided backprop swaps each ReLU / LeakyReLU module for its guided rule, and guides the
+        rectifiers StyleGAN's ``bias_act`` applies (:meth:`activation_functions`); a TorchScript model,
+        any other activation module up to the deepest feature layer, or no rectifier at all is a clear
+        error naming it."""
         if isinstance(self.net, torch.jit.ScriptModule):
             raise GanProbeError(f"{self.info.path}: guided backprop replaces the model's rectifiers, which a "
                                 "TorchScript model does not allow; give a factory card (docs/your-model.md)")
@@ -138,10 +149,11 @@ class DiscriminatorAdapter(nn.Module):
             n, t = other[0]
             raise GanProbeError(f"{self.info.path}: guided backprop handles ReLU and LeakyReLU; layer {n!r} is a "
                                 f"{t}, whose guided rule gan-probe does not define")
-        if not any(module_type(m) in ("ReLU", "LeakyReLU") for _, m in modules[:deepest + 1]):
-            raise GanProbeError(f"{self.info.path}: guided backprop swaps rectifier modules (ReLU, LeakyReLU), and "
-                                "this discriminator has none before its feature layers: its activations are "
-                                "applied as functions (as StyleGAN's bias_act), which guided backprop cannot reach")
+        if not (any(module_type(m) in ("ReLU", "LeakyReLU") for _, m in modules[:deepest + 1])
+                or self.activation_functions()):
+            raise GanProbeError(f"{self.info.path}: guided backprop guides rectifier modules (ReLU, LeakyReLU) and "
+                                "StyleGAN's bias_act, and this discriminator has neither before its feature layers: "
+                                "its activations are applied as functions, which guided backprop cannot reach")
 
 
 class _FeaturesRead(Exception):

@@ -289,12 +289,23 @@ def _content_fingerprint(s: ModelSpec) -> str:
 
 
 def random_discriminator(spec, device, seed: int = 0) -> tuple[nn.Module, Any]:
-    """The same architecture as ``spec``'s D, re-initialised with ``seed`` (factory cards only)."""
+    """The same architecture as ``spec``'s D, re-initialised with ``seed``: a factory card's factory
+    called afresh, or a StyleGAN pickle's D rebuilt from its recorded constructor arguments."""
     s = as_spec(spec)
-    if not s.path.is_file() or s.path.suffix.lower() != ".json" or "factory" not in (card := read_card(s.path)):
+    if _is_pickle(s) and s.path.is_file():
+        from gan_probe.models.stylegan import random_stylegan_discriminator
+
+        return random_stylegan_discriminator(s, device, seed)
+    card = read_card(s.path) if s.path.is_file() and s.path.suffix.lower() == ".json" else {}
+    if "pickle" in card:
+        from gan_probe.models.stylegan import random_stylegan_discriminator
+
+        pkl = ModelSpec(_rel(s.path, card["pickle"]), trust_pickle=s.trust_pickle)
+        return random_stylegan_discriminator(pkl, device, seed, card, s.path)
+    if "factory" not in card:
         what = ("a TorchScript file holds a compiled graph and its trained weights, not code gan-probe can "
                 "re-initialise" if _is_torchscript(s) or s.path.suffix.lower() == ".json" else
-                "a pickle's code is not re-run by gan-probe")
+                "it is not a file gan-probe can rebuild")
         raise GanProbeError(f"random-disc is unavailable for {s.path}: it needs the same architecture "
                             f"re-initialised and {what}; write a factory card (docs/your-model.md)")
     info = info_from_card(card, str(s.path), "discriminator", "card")

@@ -15,6 +15,7 @@ layer mixes the samples of a batch; it ends in the logit). A card may name other
 
 from __future__ import annotations
 
+import inspect
 import pickle
 from pathlib import Path
 
@@ -30,12 +31,48 @@ def _refuse(path: Path) -> GanProbeError:
 
 
 def load_stylegan(spec, kind: str, device, card: dict, card_path: Path | None):
-    from gan_probe.models.sources import ModelInfo, _finish, file_digest
+    where = str(card_path or spec.path)
+    return _adapt(_unpickle(spec, kind, card, where), spec, kind, device, card, where)
 
+
+def random_stylegan_discriminator(spec, device, seed: int = 0, card: dict | None = None,
+                                  card_path: Path | None = None):
+    """The pickle's D rebuilt with fresh weights: StyleGAN's ``persistent_class`` records each network's
+    constructor arguments (``init_args``, ``init_kwargs``), so ``type(D)(*init_args, **init_kwargs)``
+    runs StyleGAN's own initialisation (weights N(0, 1) under their run-time gains, biases as
+    ``bias_init``), seeded by ``seed``. Loaded as :func:`load_stylegan` loads the trained D."""
+    card = card or {}
+    where = str(card_path or spec.path)
+    net = _unpickle(spec, "discriminator", card, where)
+    if not hasattr(net, "init_args") or not hasattr(net, "init_kwargs"):
+        raise GanProbeError(f"random-disc is unavailable for {where}: its D records no constructor arguments "
+                            "(init_args / init_kwargs, kept by StyleGAN's torch_utils.persistence), so gan-probe "
+                            "cannot build the same architecture afresh")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        fresh = type(net)(*net.init_args, **net.init_kwargs)
+    return _adapt(fresh, spec, "discriminator", device, card, where, {"random_init_seed": seed})
+
+
+def activation_functions(net: torch.nn.Module) -> list[tuple[object, str]]:
+    """Where ``net``'s layers find the function that applies their activations: StyleGAN's layers call
+    ``bias_act.bias_act(x, b, act=..., gain=..., clamp=...)``, ``bias_act`` being the module
+    ``torch_utils.ops.bias_act`` in their code's globals. Each (module, "bias_act") once, in the
+    order first met; empty for a network built otherwise."""
+    found: dict[int, tuple[object, str]] = {}
+    for m in net.modules():
+        owner = getattr(getattr(type(m), "forward", None), "__globals__", {}).get("bias_act")
+        if inspect.ismodule(owner) and callable(getattr(owner, "bias_act", None)):
+            found.setdefault(id(owner), (owner, "bias_act"))
+    return list(found.values())
+
+
+def _unpickle(spec, kind: str, card: dict, where: str) -> torch.nn.Module:
+    """The network ``card["network"]`` (default ``G_ema`` / ``D``) of a trusted pickle, checked to be
+    a StyleGAN network."""
     path = spec.path
     if not spec.trust_pickle:
         raise _refuse(path)
-    where = str(card_path or path)
     key = card.get("network", "G_ema" if kind == "generator" else "D")
     try:
         with open(path, "rb") as f:
@@ -56,6 +93,13 @@ def load_stylegan(spec, kind: str, device, card: dict, card_path: Path | None):
         missing.append("z_dim")
     if missing:
         raise GanProbeError(f"{where}: {key} is not a StyleGAN network (no {', '.join(missing)})")
+    return net
+
+
+def _adapt(net: torch.nn.Module, spec, kind: str, device, card: dict, where: str, extra: dict | None = None):
+    """``net``'s adapter and :class:`ModelInfo` (fingerprint: the pickle's bytes, the settings, ``extra``)."""
+    from gan_probe.models.sources import ModelInfo, _finish, file_digest
+
     info = ModelInfo(kind, "stylegan", image_size=int(net.img_resolution), channels=int(net.img_channels),
                      num_classes=int(net.c_dim), output_range=(-1.0, 1.0), path=where, card=card,
                      layers=card.get("layers"))
@@ -64,7 +108,7 @@ def load_stylegan(spec, kind: str, device, card: dict, card_path: Path | None):
     if kind == "generator":
         info.nz = int(net.z_dim)
         info.z_shape = (info.nz,)
-    info.fingerprint = file_digest(path, extra={"psi": spec.psi, **info.to_dict()})
+    info.fingerprint = file_digest(spec.path, extra={"psi": spec.psi, **info.to_dict(), **(extra or {})})
     psi = float(spec.psi)
     c_dim = info.num_classes
 
@@ -94,8 +138,6 @@ def block_layers(net: torch.nn.Module) -> list[str] | None:
 def _takes(fn, name: str) -> bool:
     """Whether ``fn`` accepts the keyword ``name`` (StyleGAN's D.forward passes ``**block_kwargs``
     on to its blocks)."""
-    import inspect
-
     try:
         params = inspect.signature(fn).parameters.values()
     except (TypeError, ValueError):
