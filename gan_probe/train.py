@@ -513,7 +513,12 @@ def _stop_requested(stop, d: Dist) -> str | None:
 
 
 def run_summary(run_dir: str | os.PathLike) -> dict[str, Any]:
-    """`gan-probe info`: what a checkpoint holds (no weights)."""
+    """`gan-probe info`: what a checkpoint holds (no weights); a model gan-probe did not train (a
+    card, a TorchScript file, a StyleGAN pickle): :func:`gan_probe.models.sources.describe_model`."""
+    from gan_probe.models.sources import describe_model, is_foreign
+
+    if is_foreign(run_dir):
+        return describe_model(run_dir)
     state = ckpt.load_checkpoint(run_dir)
     model = DCGANConfig.from_dict(state["model"])
     train_cfg = state.get("train") or {}

@@ -353,3 +353,21 @@ def test_default_layers_leave_out_a_sigmoid_logit():
     assert default_layers(torch.jit.script(d)) == ["1", "4"]
     hidden = nn.Sequential(nn.Conv2d(1, 4, 3), nn.Sigmoid(), nn.Conv2d(4, 1, 3))  # a hidden Sigmoid stays
     assert default_layers(hidden) == ["1"]
+
+
+def test_info_describes_a_model_gan_probe_did_not_train(user_models, capsys):
+    tmp, _ = user_models
+    code, out, err = run_cli(["info", tmp / "G.ts", "--json"], capsys)
+    assert code == 0, err
+    s = json.loads(out)
+    (g,) = s["networks"]
+    assert s["source"] == "torchscript" and g["kind"] == "generator"
+    assert (g["z_dim"], g["z_shape"], g["image_size"], g["channels"], g["output_range"]) == (8, [8, 1, 1], 16, 1, [0, 1])
+    want_g = sum(p.numel() for p in gan_probe.load_generator(tmp / "G.ts")[0].net.parameters())
+    assert g["parameters"] == want_g > 0 and len(g["fingerprint"]) == 64
+    code, out, err = run_cli(["info", tmp / "D.json"], capsys)
+    assert code == 0, err
+    assert "discriminator (card)" in out and "act_a" in out and "parameters" in out
+    (tmp / "bad.json").write_text(json.dumps({"kind": "discriminator", "factory": "usergan:make_d"}))
+    code, _, err = run_cli(["info", tmp / "bad.json"], capsys)
+    assert code == 1 and "missing key" in err and len(err.strip().splitlines()) == 1

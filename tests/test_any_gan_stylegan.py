@@ -259,3 +259,23 @@ def test_filters_runs_on_a_stylegan_pickle(tmp_path, monkeypatch, capsys):
     assert [f["dataset_index"] for f in s["trained"]] != [f["dataset_index"] for f in s["random"]]
     for name in ("guided_backprop.png", "top_images.png", "first_layer_filters.png"):
         assert (out / name).stat().st_size > 0
+
+
+def test_info_on_a_stylegan_pickle_lists_g_ema_and_d(tmp_path, monkeypatch, capsys):
+    pkl, D = _pickle(tmp_path, monkeypatch)
+    code, _, err = run_cli(["info", pkl], capsys)
+    assert code == 1 and "--trust-pickle is needed" in err and len(err.strip().splitlines()) == 1
+    code, out, err = run_cli(["info", pkl, "--trust-pickle", "--json"], capsys)
+    assert code == 0, err
+    s = json.loads(out)
+    g, d = s["networks"]
+    assert s["source"] == "stylegan" and (g["kind"], d["kind"]) == ("generator", "discriminator")
+    assert (g["z_dim"], g["image_size"], g["channels"]) == (4, 16, 3) and d["layers"] == ["b16", "b8"]
+    assert d["parameters"] == sum(p.numel() for p in D.parameters())
+    (tmp_path / "d_only.pkl").write_bytes(pickle.dumps({"D": D}))  # what it holds, nothing more
+    code, out, err = run_cli(["info", tmp_path / "d_only.pkl", "--trust-pickle", "--json"], capsys)
+    assert code == 0, err
+    assert [n["kind"] for n in json.loads(out)["networks"]] == ["discriminator"]
+    (tmp_path / "none.pkl").write_bytes(pickle.dumps({"other": 1}))
+    code, _, err = run_cli(["info", tmp_path / "none.pkl", "--trust-pickle"], capsys)
+    assert code == 1 and "expected a network 'G_ema'" in err

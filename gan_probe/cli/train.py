@@ -8,8 +8,8 @@ from typing import Annotated
 
 import typer
 
-from gan_probe.cli.app import (BatchSizeOpt, CheckpointArg, DataRootOpt, DeviceOpt, JsonOpt, ModelRun, SeedOpt, app,
-                               option_groups, registry_help)
+from gan_probe.cli.app import (BatchSizeOpt, CheckpointArg, DataRootOpt, DeviceOpt, JsonOpt, ModelRun, SeedOpt,
+                               TrustPickleOpt, app, model_spec, option_groups, registry_help)
 
 
 def _dataset_option() -> dict:
@@ -169,18 +169,32 @@ def sample(
   gan-probe info reference_models/digits                  # a RUN_DIR: its checkpoints/last.pt
 
   gan-probe info runs/cifar/checkpoints/last.pt --json    # one JSON object
+
+  gan-probe info mygan/D.json                             # any model: each network's sizes, layers, parameters
+
+  gan-probe info network-snapshot.pkl --trust-pickle      # a StyleGAN pickle: G_ema and D
 """)
-def info(checkpoint: CheckpointArg, json_out: JsonOpt = False) -> None:
-    """What a checkpoint holds: config, dataset, image size, step, epoch."""
+def info(checkpoint: CheckpointArg, json_out: JsonOpt = False, trust_pickle: TrustPickleOpt = False) -> None:
+    """What a checkpoint holds: config, dataset, image size, step, epoch (any other model: what gan-probe reads of it)."""
     from gan_probe.train import run_summary
 
-    s = run_summary(checkpoint)
+    s = run_summary(model_spec(checkpoint, trust_pickle=trust_pickle))
     if json_out:
         typer.echo(json.dumps(s, indent=2))
         return
     from rich.console import Console
     from rich.table import Table
 
+    if "networks" in s:  # a model gan-probe did not train
+        for net in s["networks"]:
+            t = Table(title=f"{s['checkpoint']}: {net['kind']} ({net['source']})", show_header=False)
+            keys = (("z_dim", "z_shape", "z_dist") if net["kind"] == "generator" else ("layers",))
+            for key in ("image_size", "channels", *keys, "num_classes", "output_range"):
+                t.add_row(key, str(net[key]))
+            t.add_row("parameters", f"{net['parameters']:,}")
+            t.add_row("fingerprint", net["fingerprint"][:16])
+            Console().print(t)
+        return
     t = Table(title=s["checkpoint"], show_header=False)
     for key in ("dataset", "image_size", "channels", "nz", "z_dist", "step", "epoch", "d_feature_dim"):
         t.add_row(key, str(s[key]))

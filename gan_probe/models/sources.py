@@ -324,7 +324,31 @@ def model_info(spec, kind: str | None = None):
         from gan_probe.checkpoint import load_checkpoint, model_config
 
         return model_config(load_checkpoint(s.path))
-    if kind is None:
-        card = s.path if _is_card(s) else s.path.with_name(s.path.name + ".json")
-        kind = read_card(card).get("kind", "generator") if card.is_file() else "generator"
-    return _load(s, kind, "cpu")[1]
+    return _load(s, kind or _own_kind(s), "cpu")[1]
+
+
+def _own_kind(s: ModelSpec) -> str:
+    """The kind its card (or TorchScript sidecar) gives; a pickle or a card without one: generator."""
+    card = s.path if _is_card(s) else s.path.with_name(s.path.name + ".json")
+    return read_card(card).get("kind", "generator") if card.is_file() else "generator"
+
+
+def describe_model(spec) -> dict[str, Any]:
+    """`gan-probe info` of a model gan-probe did not train: each network the file holds (its card's or
+    sidecar's kind; a StyleGAN pickle: those of ``G_ema`` and ``D`` it holds), loaded and probed once,
+    with what the analyses know of it, its parameter count and its content fingerprint."""
+    from gan_probe.models.stylegan import MissingNetwork
+
+    s = as_spec(spec)
+    networks, missing = [], []
+    for kind in ["generator", "discriminator"] if _is_pickle(s) else [_own_kind(s)]:
+        try:
+            model, info = _load(s, kind, "cpu")
+        except MissingNetwork as e:
+            missing.append(e)
+            continue
+        networks.append({**info.to_dict(), "parameters": sum(p.numel() for p in model.net.parameters()),
+                         "fingerprint": info.fingerprint})
+    if not networks:
+        raise missing[0]
+    return {"checkpoint": str(s.path), "source": networks[0]["source"], "networks": networks}

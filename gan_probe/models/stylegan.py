@@ -24,6 +24,10 @@ import torch
 from gan_probe.errors import GanProbeError
 
 
+class MissingNetwork(GanProbeError):
+    """The pickle holds no network under the key asked for."""
+
+
 def _refuse(path: Path) -> GanProbeError:
     return GanProbeError(f"trust_pickle is needed to load {path}: it is a Python pickle, and loading it runs "
                          "code stored in the file (nothing was unpickled; trust only pickles from a source you "
@@ -87,7 +91,7 @@ def _unpickle(spec, kind: str, card: dict, where: str) -> torch.nn.Module:
     net = data.get(key) if isinstance(data, dict) else None
     if not isinstance(net, torch.nn.Module):
         found = ", ".join(map(str, data)) if isinstance(data, dict) else type(data).__name__
-        raise GanProbeError(f"{where}: expected a network {key!r} in the pickle (found: {found})")
+        raise MissingNetwork(f"{where}: expected a network {key!r} in the pickle (found: {found})")
     missing = [a for a in ("img_resolution", "img_channels", "c_dim") if not hasattr(net, a)]
     if kind == "generator" and not hasattr(net, "z_dim"):
         missing.append("z_dim")
