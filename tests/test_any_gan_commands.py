@@ -159,7 +159,8 @@ def test_report_over_a_loose_model_passes_the_model_options(user_models):  # noq
     lm = loose_model(tmp / "C.json", disc=tmp / "D.json", dataset="digits", class_index=1, trust_pickle=True)
     by = {a.name: a for a in ANALYSES}
     assert lm.argv(by["walk"]) == ["walk", str(tmp / "C.json"), "--gif", "--class", "1", "--trust-pickle"]
-    assert lm.argv(by["filters"]) == ["filters", str(tmp / "D.json"), "--trust-pickle"]  # a D takes no --class
+    # a D takes no --class; filters searches the model's data
+    assert lm.argv(by["filters"]) == ["filters", str(tmp / "D.json"), "--dataset", "digits", "--trust-pickle"]
     assert lm.argv(by["score"])[:4] == ["score", str(tmp / "C.json"), "--ref", "digits:train"]
     assert lm.folder == tmp and not lm.missing(by["classify"])
     alone = loose_model(tmp / "D.json")

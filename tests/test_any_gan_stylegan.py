@@ -279,3 +279,23 @@ def test_info_on_a_stylegan_pickle_lists_g_ema_and_d(tmp_path, monkeypatch, caps
     (tmp_path / "none.pkl").write_bytes(pickle.dumps({"other": 1}))
     code, _, err = run_cli(["info", tmp_path / "none.pkl", "--trust-pickle"], capsys)
     assert code == 1 and "expected a network 'G_ema'" in err
+
+
+def test_a_report_over_a_stylegan_pickle_uses_its_g_ema_and_its_d(tmp_path, monkeypatch):
+    from gan_probe.errors import GanProbeError
+    from gan_probe.report.loose import loose_model
+    from gan_probe.report.sections import ANALYSES
+
+    pkl, _ = _pickle(tmp_path, monkeypatch)
+    by = {a.name: a for a in ANALYSES}
+    lm = loose_model(pkl, dataset="digits", trust_pickle=True)
+    assert lm.gen == lm.disc == str(pkl) and not lm.missing(by["filters"]) and not lm.missing(by["walk"])
+    assert lm.argv(by["filters"]) == ["filters", str(pkl), "--dataset", "digits", "--trust-pickle"]
+    assert loose_model(pkl, disc=pkl).disc == str(pkl)  # named twice: the same file
+    (tmp_path / "D.json").write_text(json.dumps({"kind": "discriminator", "pickle": "sg.pkl"}))
+    assert loose_model(pkl, disc=tmp_path / "D.json").disc == str(tmp_path / "D.json")  # another D given
+    try:
+        loose_model(tmp_path / "D.json", gen=tmp_path / "D.json")
+        raise AssertionError("expected GanProbeError")
+    except GanProbeError as e:
+        assert "is not a generator model file" in str(e)  # a carded pickle is what its card says

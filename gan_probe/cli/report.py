@@ -41,7 +41,8 @@ def report(
     gen: Annotated[Path | None, typer.Option("--gen", help="MODEL is a discriminator: the generator the "
                                              "G analyses (score, memorization, walk, arithmetic) use.")] = None,
     disc: Annotated[Path | None, typer.Option("--disc", help="MODEL is a generator: the discriminator filters "
-                                              "and classify use (a card or TorchScript file).")] = None,
+                                              "and classify use (a card, TorchScript file or pickle; a StyleGAN "
+                                              "pickle as MODEL is its own by default).")] = None,
     dataset: Annotated[str | None, typer.Option("--dataset", help="MODEL's data (digits, cifar10, a folder): "
                                                 "score's --ref, memorization's --train/--test, classify's "
                                                 "--dataset.")] = None,

@@ -21,6 +21,7 @@ from gan_probe.report.sections import Analysis, Datasets, run_datasets
 
 D_ANALYSES = ("filters", "classify")  # made on the discriminator; every other one on the generator
 NEEDS_DATA = ("score", "memorization", "classify")  # need the model's data (report --dataset)
+SEARCHES_DATA = ("filters",)  # search the model's data when report --dataset gives it (else digits)
 
 
 @dataclass(frozen=True)
@@ -49,13 +50,15 @@ class LooseModel:
         if not on_disc and "--features" in args:  # a generator alone has no D to read features from
             i = args.index("--features") + 1
             args = [*args[:i], ",".join(f for f in args[i].split(",") if f != "disc") or "pixels", *args[i + 1:]]
+        if a.name in SEARCHES_DATA and self.datasets is not None and "--dataset" not in args:
+            args = [*args, "--dataset", self.datasets.train.split(":")[0]]
         options = {"trust_pickle": self.gen_options.get("trust_pickle")} if on_disc else self.gen_options
         return args + command_line("x", **options)[2:]
 
     def missing(self, a: Analysis) -> str:
         """Why ``a`` cannot be made from what the report was given ('' when it can)."""
         if a.name in D_ANALYSES and self.disc is None:
-            return "needs the discriminator: give report --disc D.json (a card or TorchScript file)"
+            return "needs the discriminator: give report --disc D.json (a card, TorchScript file or pickle)"
         if a.name not in D_ANALYSES and self.gen is None:
             return "needs the generator: give report --gen G.ts (a TorchScript file, card or pickle)"
         if a.name in NEEDS_DATA and self.datasets is None:
@@ -66,7 +69,8 @@ class LooseModel:
 def loose_model(model: str | os.PathLike, *, gen=None, disc=None, dataset: str | None = None,
                 class_index: int | None = None, psi: float = 1.0, trust_pickle: bool = False) -> LooseModel:
     """The :class:`LooseModel` of ``model`` (its card's ``kind`` says whether it is the generator or the
-    discriminator) and the other model, if given."""
+    discriminator) and the other model, if given. A StyleGAN pickle (no card) holds both: it is the
+    generator (``G_ema``), and the discriminator (``D``) too unless another one is given."""
     from gan_probe.models.sources import is_foreign
 
     paths = {"generator": gen, "discriminator": disc}
@@ -74,8 +78,10 @@ def loose_model(model: str | os.PathLike, *, gen=None, disc=None, dataset: str |
     if paths[kind] is not None and str(paths[kind]) != str(model):
         raise GanProbeError(f"{model} is a {kind} and {paths[kind]} was given as the {kind} too", param=kind[:3])
     paths[kind] = model
+    if _holds_both(model) and paths["discriminator"] is None:
+        paths["discriminator"] = model
     for k, p in paths.items():
-        if p is not None and (not is_foreign(p) or model_kind(p) != k):
+        if p is not None and (not is_foreign(p) or (model_kind(p) != k and not _holds_both(p))):
             raise GanProbeError(f"{p} is not a {k} model file (a TorchScript file with its sidecar, a card or a "
                                 f"pickle whose kind is {k})", param=k[:3])
     options = {"class": class_index, "psi": None if psi == 1.0 else psi, "trust_pickle": trust_pickle}
@@ -95,6 +101,12 @@ def model_kind(path) -> str:
     if kind not in ("generator", "discriminator"):
         raise GanProbeError(f"{card}: kind must be generator or discriminator (found {kind!r})")
     return kind
+
+
+def _holds_both(path) -> bool:
+    """A StyleGAN pickle without a card: its G_ema and its D."""
+    p = Path(path)
+    return p.suffix.lower() == ".pkl" and not p.with_name(p.name + ".json").is_file()
 
 
 def card_facts(path) -> list[tuple[str, object]]:
