@@ -299,3 +299,19 @@ def test_a_report_over_a_stylegan_pickle_uses_its_g_ema_and_its_d(tmp_path, monk
         raise AssertionError("expected GanProbeError")
     except GanProbeError as e:
         assert "is not a generator model file" in str(e)  # a carded pickle is what its card says
+
+
+def test_stats_of_a_stylegan_pickle_takes_the_model_options(tmp_path, monkeypatch, capsys, inception_weights):
+    import numpy as np
+
+    pkl, _ = _pickle(tmp_path, monkeypatch)
+    common = ["--n", 8, "--batch-size", 4, "--device", "cpu", "--inception-weights", inception_weights, "--no-cache"]
+    code, _, err = run_cli(["stats", pkl, "--out", tmp_path / "refused.npz", *common], capsys)
+    assert code == 1 and "--trust-pickle is needed" in err and not (tmp_path / "refused.npz").exists()
+    for name, extra in (("one.npz", []), ("half.npz", ["--psi", 0.5])):
+        code, _, err = run_cli(["stats", pkl, "--trust-pickle", *extra, "--out", tmp_path / name, *common], capsys)
+        assert code == 0, err
+    one, half = (np.load(tmp_path / n) for n in ("one.npz", "half.npz"))
+    assert one["mu"].shape == (2048,) and not np.allclose(one["mu"], half["mu"])  # --psi reached G_ema
+    code, _, err = run_cli(["stats", "digits:test", "--trust-pickle", "--out", tmp_path / "x.npz", *common], capsys)
+    assert code == 1 and "is not a model" in err
