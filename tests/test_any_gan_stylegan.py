@@ -254,6 +254,7 @@ def test_filters_runs_on_a_stylegan_pickle(tmp_path, monkeypatch, capsys):
     assert code == 0, err
     s = json.loads((out / "summary.json").read_text())
     assert s["settings"]["layer"] == 1 and s["settings"]["layer_channels"] == 8  # b8, the last feature layer
+    assert "'b8'" in s["settings"]["response"] and "bias_act" in s["settings"]["guided_rule"]
     assert [f["feature"] for f in s["trained"]] == [0, 1, 2, 3]
     assert all(len(f["dataset_index"]) == 3 for f in s["random"])
     assert [f["dataset_index"] for f in s["trained"]] != [f["dataset_index"] for f in s["random"]]

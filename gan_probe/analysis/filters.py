@@ -456,8 +456,7 @@ def filters_summary(a: FilterAnalysis, checkpoint: str | os.PathLike, opts: Filt
     settings = {"layer": layer, "layer_channels": layer_width(a.trained, layer),
                 "features": features, "top_k": top_k, "dataset": a.dataset, "n_images": n,
                 "seed": opts.seed, "random_init_seed": opts.seed,
-                "response": "max over positions of the channel's map after LeakyReLU",
-                "guided_rule": "grad * [input > 0] * [grad > 0] at every LeakyReLU"}
+                **_rule_settings(a.trained, layer)}
     results = {"checkpoint": str(a.state["path"]), "step": a.state.get("step"),
                "top_k_label_purity": {"trained": purity("trained"), "random": purity("random")},
                "trained": per_feature("trained"), "random": per_feature("random"), "notes": a.notes}
@@ -465,6 +464,16 @@ def filters_summary(a: FilterAnalysis, checkpoint: str | os.PathLike, opts: Filt
                             provenance=runs.provenance(a.state["path"], dataset=a.dataset), seed=opts.seed,
                             files={**files, "summary": str(summary_path)}, captions=captions,
                             paper_figure="Fig. 5 (guided backpropagation, random vs trained filters)")
+
+
+def _rule_settings(d: nn.Module, layer: int) -> dict[str, str]:
+    """What a response is and where the guided rule applies, for gan-probe's D or a user's."""
+    if hasattr(d, "blocks"):
+        return {"response": "max over positions of the channel's map after LeakyReLU",
+                "guided_rule": "grad * [input > 0] * [grad > 0] at every LeakyReLU"}
+    return {"response": f"max over positions of the channel's map at feature layer {d.info.layers[layer]!r}",
+            "guided_rule": "grad * [input > 0] * [grad > 0] at every ReLU / LeakyReLU, modules or StyleGAN's "
+                           "bias_act"}
 
 
 def visualize_filters(checkpoint: str | os.PathLike, out: str | os.PathLike, opts: FilterOptions | None = None,
