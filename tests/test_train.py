@@ -221,7 +221,6 @@ def test_build_nets_restores_and_train_step_updates_both(tiny_run):
     assert not same(g0, nets.G.state_dict()) and not same(d0, nets.D.state_dict())
 
 
-
 def test_g_update_skips_d_weight_gradients_and_keeps_g_gradients_bit_for_bit(tiny_run):
     """pytorch/examples backpropagates G's loss into every weight and throws D's gradients away;
     train_step computes G's alone. Both give the same weights, bit for bit."""
@@ -255,6 +254,7 @@ def test_g_update_skips_d_weight_gradients_and_keeps_g_gradients_bit_for_bit(tin
         assert same(ours.G.state_dict(), ref.G.state_dict()) and same(ours.D.state_dict(), ref.D.state_dict())
         assert all(torch.equal(a, b) for a, b in zip(d_grads, d_step_grads))  # G's loss added nothing to D's
         assert not all(torch.equal(p.grad, g) for p, g in zip(ref.D.parameters(), d_step_grads))
+
 
 def test_a_grid_that_cannot_be_written_is_reported(tmp_path):
     from gan_probe.train import RunWriter

@@ -291,15 +291,13 @@ def _content_fingerprint(s: ModelSpec) -> str:
 def random_discriminator(spec, device, seed: int = 0) -> tuple[nn.Module, Any]:
     """The same architecture as ``spec``'s D, re-initialised with ``seed``: a factory card's factory
     called afresh, or a StyleGAN pickle's D rebuilt from its recorded constructor arguments."""
+    from gan_probe.models.stylegan import random_stylegan_discriminator
+
     s = as_spec(spec)
     if _is_pickle(s) and s.path.is_file():
-        from gan_probe.models.stylegan import random_stylegan_discriminator
-
         return random_stylegan_discriminator(s, device, seed)
     card = read_card(s.path) if s.path.is_file() and s.path.suffix.lower() == ".json" else {}
     if "pickle" in card:
-        from gan_probe.models.stylegan import random_stylegan_discriminator
-
         pkl = ModelSpec(_rel(s.path, card["pickle"]), trust_pickle=s.trust_pickle)
         return random_stylegan_discriminator(pkl, device, seed, card, s.path)
     if "factory" not in card:
@@ -324,13 +322,18 @@ def model_info(spec, kind: str | None = None):
         from gan_probe.checkpoint import load_checkpoint, model_config
 
         return model_config(load_checkpoint(s.path))
-    return _load(s, kind or _own_kind(s), "cpu")[1]
+    return _load(s, kind or model_kind(s), "cpu")[1]
 
 
-def _own_kind(s: ModelSpec) -> str:
-    """The kind its card (or TorchScript sidecar) gives; a pickle or a card without one: generator."""
-    card = s.path if _is_card(s) else s.path.with_name(s.path.name + ".json")
-    return read_card(card).get("kind", "generator") if card.is_file() else "generator"
+def model_kind(spec) -> str:
+    """A model file's ``kind`` from its card or TorchScript sidecar (read, not run); a pickle or a card
+    without one: generator."""
+    s = as_spec(spec)
+    card = s.path if s.path.suffix.lower() == ".json" else s.path.with_name(s.path.name + ".json")
+    kind = read_card(card).get("kind", "generator") if card.is_file() else "generator"
+    if kind not in ("generator", "discriminator"):
+        raise GanProbeError(f"{card}: kind must be generator or discriminator (found {kind!r})")
+    return kind
 
 
 def describe_model(spec) -> dict[str, Any]:
@@ -341,7 +344,7 @@ def describe_model(spec) -> dict[str, Any]:
 
     s = as_spec(spec)
     networks, missing = [], []
-    for kind in ["generator", "discriminator"] if _is_pickle(s) else [_own_kind(s)]:
+    for kind in ["generator", "discriminator"] if _is_pickle(s) else [model_kind(s)]:
         try:
             model, info = _load(s, kind, "cpu")
         except MissingNetwork as e:

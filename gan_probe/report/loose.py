@@ -71,7 +71,7 @@ def loose_model(model: str | os.PathLike, *, gen=None, disc=None, dataset: str |
     """The :class:`LooseModel` of ``model`` (its card's ``kind`` says whether it is the generator or the
     discriminator) and the other model, if given. A StyleGAN pickle (no card) holds both: it is the
     generator (``G_ema``), and the discriminator (``D``) too unless another one is given."""
-    from gan_probe.models.sources import is_foreign
+    from gan_probe.models.sources import is_foreign, model_kind
 
     paths = {"generator": gen, "discriminator": disc}
     kind = model_kind(model)
@@ -89,18 +89,6 @@ def loose_model(model: str | os.PathLike, *, gen=None, disc=None, dataset: str |
     return LooseModel(Path(model).parent, None if paths["generator"] is None else str(paths["generator"]),
                       None if paths["discriminator"] is None else str(paths["discriminator"]),
                       run_datasets(dataset) if dataset else None, options, cards)
-
-
-def model_kind(path) -> str:
-    """A model file's ``kind`` from its card or sidecar (read, not run); a pickle is a generator."""
-    from gan_probe.models.cards import read_card
-
-    p = Path(path)
-    card = p if p.suffix.lower() == ".json" else p.with_name(p.name + ".json")
-    kind = read_card(card).get("kind", "generator") if card.is_file() else "generator"
-    if kind not in ("generator", "discriminator"):
-        raise GanProbeError(f"{card}: kind must be generator or discriminator (found {kind!r})")
-    return kind
 
 
 def _holds_both(path) -> bool:
